@@ -1,0 +1,219 @@
+"""The façade: the only part of jinglefs that the CLI and the GUI use.
+
+::
+
+    async with await Client.connect(account, settings) as client:
+        [transfer] = await client.send_files("bob@example.org", [Path("big.iso")])
+        async for event in transfer.events():     # Offered, Accepted, TransportSelected,
+            ...                                   # Progress..., Verified, Completed | Failed
+        await transfer.wait()                     # raises a jinglefs.errors exception on failure
+
+    async for offer in client.offers():           # incoming sessions
+        transfers = await offer.accept(Path("~/Downloads").expanduser())   # or offer.decline()
+
+Everything here is asyncio and Qt-free.  :class:`ClientLike`, :class:`OfferLike` and
+:class:`TransferLike` are the structural types the GUI is written against, so its
+tests can use a fake client that never touches the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from .events import Direction, FileInfo, PathKind, TransferEvent, TransferState
+
+__all__ = [
+    "Account",
+    "Settings",
+    "Timeouts",
+    "Contact",
+    "Resource",
+    "ClientEvent",
+    "OfferReceived",
+    "ContactsChanged",
+    "ConnectionLost",
+    "Reconnected",
+    "ClientLike",
+    "OfferLike",
+    "TransferLike",
+    "Direction",
+    "FileInfo",
+    "PathKind",
+    "TransferState",
+]
+
+TRANSPORT_CHOICES = ("auto", "ice", "s5b", "ibb")
+
+
+@dataclass(frozen=True)
+class Account:
+    """How to log in.  The password never comes from the command line."""
+
+    jid: str
+    password: str = field(repr=False)
+    #: Connect to this host instead of what DNS SRV says.
+    server: str | None = None
+    port: int | None = None
+    #: PEM file with the certificate(s) to trust (self-signed test servers).
+    ca_file: str | None = None
+    #: Allow an unencrypted stream; only honoured for loopback servers.
+    allow_plaintext: bool = False
+    resource: str = "jinglefs"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Every waiting state has a limit (seconds)."""
+
+    connect: float = 30.0  # XMPP login
+    accept: float = 300.0  # waiting for the recipient to accept an offer
+    iq: float = 30.0  # any IQ answer
+    transport: float = 20.0  # one transport's connection phase (then the next rung)
+    stall: float = 60.0  # no byte moved for this long
+    peer_gone: float = 10.0  # peer went unavailable mid-session
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: auto (ICE → SOCKS5 → IBB, as both sides support them), or force one.
+    transport: str = "auto"
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    #: XEP-0047 block size we offer for IBB (raw bytes per stanza).
+    ibb_block_size: int = 4096
+    #: Manual STUN/TURN, used in addition to what the server announces (XEP-0215).
+    stun: tuple[str, ...] = ()
+    turn: tuple[str, ...] = ()  # "turn:user:pass@host:port?transport=udp"
+    #: Whether to offer our SOCKS5 proxy candidate / use the server's proxy.
+    use_proxy: bool = True
+    #: Offers from JIDs not in this set are declined by `receive --accept-from`.
+    accept_from: frozenset[str] = frozenset()
+    max_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One online device of a contact."""
+
+    jid: str  # full JID
+    show: str = "available"  # available, away, chat, dnd, xa
+    priority: int = 0
+    #: Jingle file transfer advertised in disco/caps (XEP-0030/0115).
+    can_receive_files: bool = False
+    #: Transports it advertised: a subset of {"ice", "s5b", "ibb"}.
+    transports: frozenset[str] = frozenset()
+    client_name: str = ""
+
+
+@dataclass(frozen=True)
+class Contact:
+    jid: str  # bare JID
+    name: str = ""
+    subscription: str = "none"
+    in_roster: bool = True
+    resources: tuple[Resource, ...] = ()
+
+    @property
+    def online(self) -> bool:
+        return bool(self.resources)
+
+    @property
+    def can_receive_files(self) -> bool:
+        return any(r.can_receive_files for r in self.resources)
+
+
+@runtime_checkable
+class TransferLike(Protocol):
+    """One file moving in one direction."""
+
+    id: str
+    peer: str
+    direction: Direction
+    file: FileInfo
+
+    @property
+    def state(self) -> TransferState: ...
+
+    @property
+    def path(self) -> PathKind | None: ...
+
+    def events(self) -> AsyncIterator[TransferEvent]:
+        """Every event of this transfer, from the first one, ending with Completed or Failed."""
+        ...
+
+    async def wait(self) -> TransferEvent:
+        """The final Completed event; raises the matching jinglefs.errors exception on failure."""
+        ...
+
+    async def cancel(self) -> None:
+        """Stop the transfer on both sides (XEP-0166 session-terminate <cancel/>)."""
+        ...
+
+
+@runtime_checkable
+class OfferLike(Protocol):
+    """An incoming Jingle session offering one or more files."""
+
+    id: str
+    peer: str  # full JID of the sender
+    files: Sequence[FileInfo]
+    #: True when the sender's bare JID is in our roster.
+    from_contact: bool
+
+    async def accept(self, dest_dir: Path, *, filenames: Sequence[str] | None = None
+                     ) -> list[TransferLike]:
+        """Accept every file into ``dest_dir`` (optionally under other names)."""
+        ...
+
+    async def decline(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ClientEvent:
+    pass
+
+
+@dataclass(frozen=True)
+class OfferReceived(ClientEvent):
+    offer: OfferLike
+
+
+@dataclass(frozen=True)
+class ContactsChanged(ClientEvent):
+    contacts: tuple[Contact, ...]
+
+
+@dataclass(frozen=True)
+class ConnectionLost(ClientEvent):
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reconnected(ClientEvent):
+    pass
+
+
+@runtime_checkable
+class ClientLike(Protocol):
+    """A logged-in account."""
+
+    jid: str  # our full JID
+
+    def contacts(self) -> list[Contact]: ...
+
+    async def send_files(self, recipient: str, paths: Sequence[Path], *,
+                         transport: str | None = None) -> list[TransferLike]:
+        """Offer files to a bare JID (best capable resource) or a full JID."""
+        ...
+
+    def offers(self) -> AsyncIterator[OfferLike]:
+        """Incoming offers, as they arrive."""
+        ...
+
+    def events(self) -> AsyncIterator[ClientEvent]:
+        """Offers, roster/presence changes and connection state, from now on."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,167 @@
+"""Frozen, past-tense events the façade reports to the CLI and the GUI.
+
+Every :class:`Transfer` yields these from ``Transfer.events()`` in order, ending
+with exactly one of :class:`Completed` or :class:`Failed`.  ``to_json()`` gives
+the stable, versioned ``--json`` form (keys never translated, never renamed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+JSON_SCHEMA_VERSION = 1
+
+
+class Direction(enum.Enum):
+    SEND = "send"
+    RECEIVE = "receive"
+
+
+class PathKind(enum.Enum):
+    """Which path the bytes took; shown to users as a badge."""
+
+    #: ICE data channel over a host or server-reflexive pair (direct, DTLS-encrypted).
+    ICE_DIRECT = "ice-direct"
+    #: ICE data channel through a TURN relay (DTLS-encrypted).
+    ICE_RELAY = "ice-relay"
+    #: SOCKS5 bytestream straight between the two machines.
+    S5B_DIRECT = "s5b-direct"
+    #: SOCKS5 bytestream through the server's XEP-0065 proxy.
+    S5B_PROXY = "s5b-proxy"
+    #: In-Band Bytestreams: base64 inside XMPP stanzas, through the server (slow).
+    IBB = "ibb"
+
+    @property
+    def label(self) -> str:
+        return _PATH_LABELS[self]
+
+    @property
+    def encrypted(self) -> bool:
+        """True when the path itself encrypts the file bytes end to end."""
+        return self in (PathKind.ICE_DIRECT, PathKind.ICE_RELAY)
+
+
+_PATH_LABELS = {
+    PathKind.ICE_DIRECT: "Direct (ICE, encrypted)",
+    PathKind.ICE_RELAY: "Relayed via TURN (ICE, encrypted)",
+    PathKind.S5B_DIRECT: "Direct (SOCKS5)",
+    PathKind.S5B_PROXY: "Through the server's proxy (SOCKS5)",
+    PathKind.IBB: "Through the XMPP server (in-band, slow)",
+}
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What an offer says about one file (XEP-0234 §5 ``<file/>``)."""
+
+    name: str
+    size: int
+    media_type: str = "application/octet-stream"
+    date: datetime | None = None
+    desc: str | None = None
+    #: XEP-0300 algorithm name -> raw digest, when the offer carried hashes.
+    hashes: dict[str, bytes] = field(default_factory=dict)
+
+
+class TransferState(enum.Enum):
+    OFFERED = "offered"  # waiting for the other side to accept
+    CONNECTING = "connecting"  # accepted; transports being negotiated
+    TRANSFERRING = "transferring"
+    VERIFYING = "verifying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TransferEvent:
+    transfer_id: str
+
+    @property
+    def name(self) -> str:
+        return _EVENT_NAMES[type(self)]
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"v": JSON_SCHEMA_VERSION, "event": self.name}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, bytes):
+                value = value.hex()
+            elif isinstance(value, dict):
+                value = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in value.items()}
+            elif isinstance(value, FileInfo):
+                value = {"name": value.name, "size": value.size, "media_type": value.media_type}
+            out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Offered(TransferEvent):
+    """The offer was sent (sender) or received (receiver)."""
+
+    peer: str
+    direction: Direction
+    file: FileInfo
+
+
+@dataclass(frozen=True)
+class Accepted(TransferEvent):
+    """The receiver accepted; transports are being negotiated."""
+
+    offset: int = 0  # > 0 when resuming a partial file (XEP-0234 §8 ranged transfer)
+
+
+@dataclass(frozen=True)
+class TransportSelected(TransferEvent):
+    """A path was chosen (it may change later if it fails and another is tried)."""
+
+    path: PathKind
+    detail: str = ""  # e.g. "host 127.0.0.1:40000 -> 127.0.0.1:40001" or proxy JID
+    encrypted: bool = False
+
+
+@dataclass(frozen=True)
+class Progress(TransferEvent):
+    done: int
+    total: int
+    rate: float = 0.0  # bytes per second, smoothed
+    eta: float | None = None  # seconds
+
+
+@dataclass(frozen=True)
+class Verified(TransferEvent):
+    """The receiver's digest matched the sender's (XEP-0300)."""
+
+    algo: str
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class Completed(TransferEvent):
+    path: str  # where the file is (receiver) or was read from (sender)
+    size: int
+    hashes: dict[str, bytes] = field(default_factory=dict)
+    verified: bool = False
+
+
+@dataclass(frozen=True)
+class Failed(TransferEvent):
+    reason: str  # plain-language explanation
+    error: str = "failed"  # machine-readable kind: declined, cancelled, hash-mismatch, ...
+    exit_code: int = 1
+
+
+_EVENT_NAMES: dict[type, str] = {
+    Offered: "offered",
+    Accepted: "accepted",
+    TransportSelected: "transport",
+    Progress: "progress",
+    Verified: "verified",
+    Completed: "completed",
+    Failed: "failed",
+}
