@@ -1,0 +1,307 @@
+"""XEP-0261 Jingle In-Band Bytestreams and the XEP-0047 rules underneath: pure logic.
+
+Nothing here does I/O or reads a clock.  It answers questions:
+
+* what block size to use (XEP-0261 §2.1: the responder may lower the offered size,
+  never raise it; XEP-0047 §2.1: at most 65535 bytes);
+* whether an ``<open/>`` matches what Jingle agreed (XEP-0261 §2.2);
+* the per-direction ``seq`` counter (XEP-0047 §2.2: 16-bit, starts at 0, wraps
+  65535 → 0) and which ``seq`` a receiver accepts (leniently, see
+  :class:`ReceiveState`);
+* whether a ``<data/>`` payload is valid base64 of at most ``block-size`` bytes.
+
+Errors the peer caused are raised as :class:`~jinglefs.errors.RemoteProtocolError`
+whose ``condition`` / ``error_type`` are the RFC 6120 stanza error to answer with.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..errors import LocalProtocolError, RemoteProtocolError
+from . import ns
+from .transport import register_transport
+
+__all__ = [
+    "DEFAULT_BLOCK_SIZE",
+    "MAX_BLOCK_SIZE",
+    "SEQ_MODULUS",
+    "IbbTransport",
+    "ReceiveState",
+    "SendSeq",
+    "check_open_block_size",
+    "decode_block",
+    "encode_block",
+    "negotiate_block_size",
+    "next_seq",
+    "parse_block_size",
+    "parse_seq",
+    "seq_acceptable",
+    "validate_sid",
+]
+
+#: XEP-0047 §2.1: "block-size ... MUST NOT be greater than 65535".
+MAX_BLOCK_SIZE = 65535
+#: XEP-0047 §2.1 recommends 4096 (and every client in protocol.md §7.2 uses 4096 or 8192).
+DEFAULT_BLOCK_SIZE = 4096
+#: XEP-0047 §2.2: seq is an unsignedShort that wraps to 0 after 65535.
+SEQ_MODULUS = 65536
+
+# XEP-0047 §2.1: sid is an NMTOKEN.  This is the XML 1.0 NameChar set, minus the
+# astral planes nobody uses in a session id.
+_NMTOKEN = re.compile(
+    "[-.0-9:A-Z_a-z\u00b7\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u037d\u037f-\u1fff"
+    "\u200c\u200d\u203f\u2040\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff"
+    "\uf900-\ufdcf\ufdf0-\ufffd]+"
+)
+_DIGITS = re.compile("[0-9]+")
+_XML_WHITESPACE = " \t\r\n"
+
+
+# --------------------------------------------------------------------------- block size
+
+
+def parse_block_size(value: str | int | None) -> int:
+    """A ``block-size`` attribute as an int; bad-request unless 1 ≤ value ≤ 65535 (XEP-0047 §2.1)."""
+    if value is None:
+        raise RemoteProtocolError("block-size is missing", condition="bad-request",
+                                  error_type="modify")
+    if isinstance(value, int):
+        size = value
+    else:
+        text = value.strip()
+        if not _DIGITS.fullmatch(text):
+            raise RemoteProtocolError(f"block-size {value!r} is not a number",
+                                      condition="bad-request", error_type="modify")
+        size = int(text)
+    if not 1 <= size <= MAX_BLOCK_SIZE:
+        raise RemoteProtocolError(f"block-size {size} is outside 1..{MAX_BLOCK_SIZE}",
+                                  condition="bad-request", error_type="modify")
+    return size
+
+
+def negotiate_block_size(offered: int, limit: int = MAX_BLOCK_SIZE) -> int:
+    """The block size to answer an offer with (XEP-0261 §2.1).
+
+    The responder may lower the offered size to its own ``limit`` but never raise it
+    (Conversations#3514 is what happens otherwise), and nothing exceeds 65535.
+    """
+    offered = parse_block_size(offered)
+    if limit < 1:
+        raise LocalProtocolError(f"our block-size limit {limit} is not positive")
+    return min(offered, limit, MAX_BLOCK_SIZE)
+
+
+def check_open_block_size(requested: int, negotiated: int) -> int:
+    """Validate the ``block-size`` of an IBB ``<open/>`` against the Jingle agreement.
+
+    XEP-0261 §2.2: a bigger block size than negotiated is refused with
+    ``resource-constraint`` (XEP-0047 §2.1 Example 3 uses error type ``modify``).
+    A smaller one is accepted and becomes the limit for data chunks.
+    """
+    requested = parse_block_size(requested)
+    if requested > negotiated:
+        raise RemoteProtocolError(
+            f"<open/> asks for block-size {requested}, Jingle negotiated {negotiated}",
+            condition="resource-constraint", error_type="modify")
+    return requested
+
+
+def validate_sid(sid: str | None) -> str:
+    """Check that ``sid`` is an NMTOKEN (XEP-0047 §2.1); bad-request otherwise."""
+    if not sid or not _NMTOKEN.fullmatch(sid):
+        raise RemoteProtocolError(f"sid {sid!r} is not an NMTOKEN", condition="bad-request",
+                                  error_type="modify")
+    return sid
+
+
+# --------------------------------------------------------------------------- seq
+
+
+def next_seq(seq: int) -> int:
+    """The ``seq`` after ``seq`` on the wire: +1, wrapping 65535 → 0 (XEP-0047 §2.2)."""
+    return (seq + 1) % SEQ_MODULUS
+
+
+def parse_seq(value: str | None) -> int:
+    """A ``seq`` attribute as a non-negative int.
+
+    Values above 65535 are *not* rejected here: Conversations' sender never wraps
+    (protocol.md §7.2), so it sends 65536, 65537, ... and :func:`seq_acceptable`
+    decides whether such a value is the expected one.
+    """
+    if value is None or not _DIGITS.fullmatch(value.strip()):
+        raise RemoteProtocolError(f"seq {value!r} is not an unsigned number",
+                                  condition="bad-request", error_type="cancel")
+    return int(value.strip())
+
+
+def seq_acceptable(seq: int, count: int) -> bool:
+    """Whether ``seq`` is valid for the ``count``-th block (0-based) in one direction.
+
+    XEP-0047 §2.2 says ``seq`` wraps at 65536; protocol.md §7.2 says be lenient with
+    peers that do not wrap: accept ``seq == count`` (non-wrapping counter) or
+    ``seq == count % 65536`` (spec).  The two differ only from the 65537th block on.
+    """
+    return seq == count % SEQ_MODULUS or seq == count
+
+
+class SendSeq:
+    """The sender's ``seq`` counter for one direction of one bytestream (XEP-0047 §2.2).
+
+    ``wrap=False`` reproduces a non-wrapping peer (Conversations); tests use it, jinglefs
+    always wraps.  ``start`` lets tests begin near 65535.
+    """
+
+    __slots__ = ("_value", "_wrap")
+
+    def __init__(self, start: int = 0, *, wrap: bool = True) -> None:
+        if start < 0 or (wrap and start >= SEQ_MODULUS):
+            raise LocalProtocolError(f"seq cannot start at {start}")
+        self._value = start
+        self._wrap = wrap
+
+    @property
+    def peek(self) -> int:
+        """The ``seq`` the next block will carry."""
+        return self._value
+
+    def take(self) -> int:
+        """Return the ``seq`` for the next block and advance."""
+        value = self._value
+        self._value = next_seq(value) if self._wrap else value + 1
+        return value
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+def encode_block(data: bytes | bytearray | memoryview) -> str:
+    """One block's ``<data/>`` text: standard base64 with padding (XEP-0047 §2.2)."""
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+def decode_block(text: str | None, block_size: int) -> bytes:
+    """Decode one ``<data/>`` text, strictly.
+
+    XEP-0047 §2.2: each chunk is independently base64-encoded with padding (RFC 4648
+    §4).  Characters outside the alphabet, missing padding or data after the padding
+    are ``bad-request``.  XML whitespace (line wrapping) is tolerated.  A decoded chunk
+    larger than ``block_size`` is also ``bad-request`` (XEP-0047 §2.1: block-size is the
+    maximum before encoding).
+    """
+    if not text:
+        return b""
+    try:
+        data = binascii.a2b_base64(text, strict_mode=True)
+    except binascii.Error:
+        stripped = "".join(text.split()) if any(c in text for c in _XML_WHITESPACE) else None
+        if stripped is None:
+            raise RemoteProtocolError("data is not valid base64", condition="bad-request",
+                                      error_type="cancel") from None
+        try:
+            data = binascii.a2b_base64(stripped, strict_mode=True) if stripped else b""
+        except binascii.Error:
+            raise RemoteProtocolError("data is not valid base64", condition="bad-request",
+                                      error_type="cancel") from None
+    except ValueError:  # non-ASCII characters in a str
+        raise RemoteProtocolError("data is not valid base64", condition="bad-request",
+                                  error_type="cancel") from None
+    if len(data) > block_size:
+        raise RemoteProtocolError(
+            f"data chunk of {len(data)} bytes exceeds block-size {block_size}",
+            condition="bad-request", error_type="modify")
+    return data
+
+
+class ReceiveState:
+    """The receiving half of one bytestream direction, sans I/O (XEP-0047 §2.2–§3).
+
+    Feed every ``<data/>`` to :meth:`accept`.  It returns the decoded bytes, or raises
+    :class:`RemoteProtocolError` whose ``condition`` is the error to answer with:
+
+    * ``unexpected-request``: out-of-sequence or reused ``seq`` (the chunk MUST NOT be
+      processed and the bytestream MUST be closed);
+    * ``bad-request``: malformed ``seq``, invalid base64, or a chunk over block-size.
+
+    After the first error the state is :attr:`failed` and accepts nothing more, since
+    the bytestream is closed.
+    """
+
+    __slots__ = ("block_size", "count", "failed")
+
+    def __init__(self, block_size: int, *, first_count: int = 0) -> None:
+        self.block_size = parse_block_size(block_size)
+        #: Blocks accepted so far (plus ``first_count``); not wrapped.
+        self.count = first_count
+        self.failed = False
+
+    @property
+    def expected_seq(self) -> int:
+        """The ``seq`` a spec-following (wrapping) sender puts on the next block."""
+        return self.count % SEQ_MODULUS
+
+    def accept(self, seq: str | int | None, text: str | None) -> bytes:
+        if self.failed:
+            raise RemoteProtocolError("the bytestream is already closed after an error",
+                                      condition="unexpected-request", error_type="cancel")
+        try:
+            number = seq if isinstance(seq, int) else parse_seq(seq)
+            if not seq_acceptable(number, self.count):
+                raise RemoteProtocolError(
+                    f"seq {number} is out of sequence (expected {self.expected_seq})",
+                    condition="unexpected-request", error_type="cancel")
+            data = decode_block(text, self.block_size)
+        except RemoteProtocolError:
+            self.failed = True
+            raise
+        self.count += 1
+        return data
+
+
+# --------------------------------------------------------------------------- XEP-0261 payload
+
+
+@register_transport
+@dataclass(frozen=True)
+class IbbTransport:
+    """``<transport xmlns='urn:xmpp:jingle:transports:ibb:1' block-size sid [stanza]/>``.
+
+    XEP-0261 §2: ``block-size`` and ``sid`` are required; ``stanza`` defaults to ``iq``.
+    """
+
+    sid: str
+    block_size: int = DEFAULT_BLOCK_SIZE
+    stanza: str = "iq"
+
+    namespace: ClassVar[str] = ns.IBB_TRANSPORT
+
+    @classmethod
+    def from_element(cls, el: ET.Element) -> IbbTransport:
+        if el.tag != f"{{{ns.IBB_TRANSPORT}}}transport":
+            raise RemoteProtocolError(f"not an IBB transport: {el.tag}", condition="bad-request")
+        sid = validate_sid(el.get("sid"))
+        size = parse_block_size(el.get("block-size"))
+        stanza = el.get("stanza", "iq")
+        if stanza not in ("iq", "message"):
+            raise RemoteProtocolError(f"stanza={stanza!r} is neither iq nor message",
+                                      condition="bad-request", error_type="modify")
+        return cls(sid=sid, block_size=size, stanza=stanza)
+
+    def to_element(self) -> ET.Element:
+        attrs = {"block-size": str(self.block_size), "sid": self.sid}
+        if self.stanza != "iq":
+            attrs["stanza"] = self.stanza
+        return ET.Element(f"{{{ns.IBB_TRANSPORT}}}transport", attrs)
+
+    def answer(self, limit: int = MAX_BLOCK_SIZE) -> IbbTransport:
+        """Our reply to this offer: same sid, block size lowered to ``limit`` if needed.
+
+        XEP-0261 §2.1 and protocol.md §16 trap 8: never raise the size, always echo sid.
+        """
+        return IbbTransport(sid=self.sid, block_size=negotiate_block_size(self.block_size, limit),
+                            stanza=self.stanza)

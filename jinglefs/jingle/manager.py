@@ -1,0 +1,80 @@
+"""Routes incoming ``<jingle/>`` actions to sessions (XEP-0166 §6-7).  Sans-IO.
+
+Sessions are keyed by (peer full JID, sid), as Conversations does
+(protocol.md §3.1): an action from anyone but the session's peer never reaches
+that session; it finds no session and is answered ``unknown-session``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from .model import Action, Jingle, Role
+from .session import JingleSession, SessionState, tie_break, unknown_session
+
+SessionKey = tuple[str, str]
+
+
+class SessionManager:
+    def __init__(self, local_jid: str, *, new_id: Callable[[], str],
+                 new_sid: Callable[[], str], **timeouts: float) -> None:
+        self.local_jid = local_jid
+        self._new_id = new_id
+        self._new_sid = new_sid
+        self._timeouts = timeouts
+        self._sessions: dict[SessionKey, JingleSession] = {}
+
+    def __iter__(self) -> Iterator[JingleSession]:
+        return iter(list(self._sessions.values()))
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def get(self, peer: str, sid: str) -> JingleSession | None:
+        return self._sessions.get((peer, sid))
+
+    def create(self, peer: str) -> JingleSession:
+        """A new outgoing session (we are the initiator); call ``initiate()`` on it."""
+        sid = self._new_sid()
+        while (peer, sid) in self._sessions:
+            sid = self._new_sid()
+        session = JingleSession(sid=sid, role=Role.INITIATOR, local_jid=self.local_jid,
+                                peer_jid=peer, new_id=self._new_id, **self._timeouts)
+        self._sessions[(peer, sid)] = session
+        return session
+
+    def receive(self, peer: str, jingle: Jingle, now: float) -> tuple[JingleSession, bool]:
+        """Deliver an action from ``peer``; returns (session, created).
+
+        Raises RemoteProtocolError for the IQ error to answer (unknown-session,
+        tie-break, bad-request, out-of-order, ...).
+        """
+        key = (peer, jingle.sid)
+        session = self._sessions.get(key)
+        if jingle.action is Action.SESSION_INITIATE and session is not None \
+                and session.role is Role.INITIATOR and session.state is SessionState.PENDING:
+            # Both sides sent session-initiate with the same sid (XEP-0166 §7.2.16 tie-break
+            # rules): the lower JID, compared byte-wise, keeps its session.
+            if self.local_jid.encode() < peer.encode():
+                raise tie_break("simultaneous session-initiate")
+            del self._sessions[key]
+            session = None
+        if session is None:
+            if jingle.action is not Action.SESSION_INITIATE:
+                raise unknown_session()
+            session = JingleSession.from_initiate(jingle, local_jid=self.local_jid,
+                                                  peer_jid=peer, new_id=self._new_id,
+                                                  now=now, **self._timeouts)
+            self._sessions[key] = session
+            return session, True
+        session.receive(jingle, now)
+        return session, False
+
+    def forget(self, session: JingleSession) -> None:
+        """Drop an ended session (its sid becomes unknown)."""
+        self._sessions.pop((session.peer_jid, session.sid), None)
+
+    def forget_ended(self) -> None:
+        for key, s in list(self._sessions.items()):
+            if s.state is SessionState.ENDED and not s.has_pending_iqs:
+                del self._sessions[key]
