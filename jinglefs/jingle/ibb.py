@@ -8,7 +8,9 @@ Nothing here does I/O or reads a clock.  It answers questions:
 * the per-direction ``seq`` counter (XEP-0047 §2.2: 16-bit, starts at 0, wraps
   65535 → 0) and which ``seq`` a receiver accepts (leniently, see
   :class:`ReceiveState`);
-* whether a ``<data/>`` payload is valid base64 of at most ``block-size`` bytes.
+* whether a ``<data/>`` payload is valid base64 of at most ``block-size`` bytes;
+* how to answer a ``<transport/>`` offer (:func:`answer_offer`; the payload class
+  itself is :class:`jinglefs.jingle.model.IbbTransport`).
 
 Errors the peer caused are raised as :class:`~jinglefs.errors.RemoteProtocolError`
 whose ``condition`` / ``error_type`` are the RFC 6120 stanza error to answer with.
@@ -18,21 +20,17 @@ from __future__ import annotations
 
 import binascii
 import re
-import xml.etree.ElementTree as ET
-from dataclasses import dataclass
-from typing import ClassVar
 
 from ..errors import LocalProtocolError, RemoteProtocolError
-from . import ns
-from .transport import register_transport
+from .model import IbbTransport
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
     "MAX_BLOCK_SIZE",
     "SEQ_MODULUS",
-    "IbbTransport",
     "ReceiveState",
     "SendSeq",
+    "answer_offer",
     "check_open_block_size",
     "decode_block",
     "encode_block",
@@ -66,7 +64,7 @@ _XML_WHITESPACE = " \t\r\n"
 
 
 def parse_block_size(value: str | int | None) -> int:
-    """A ``block-size`` attribute as an int; bad-request unless 1 ≤ value ≤ 65535 (XEP-0047 §2.1)."""
+    """A ``block-size`` as an int; bad-request unless 1 ≤ value ≤ 65535 (XEP-0047 §2.1)."""
     if value is None:
         raise RemoteProtocolError("block-size is missing", condition="bad-request",
                                   error_type="modify")
@@ -96,19 +94,19 @@ def negotiate_block_size(offered: int, limit: int = MAX_BLOCK_SIZE) -> int:
     return min(offered, limit, MAX_BLOCK_SIZE)
 
 
-def check_open_block_size(requested: int, negotiated: int) -> int:
+def check_open_block_size(requested: str | int | None, negotiated: int) -> int:
     """Validate the ``block-size`` of an IBB ``<open/>`` against the Jingle agreement.
 
     XEP-0261 §2.2: a bigger block size than negotiated is refused with
     ``resource-constraint`` (XEP-0047 §2.1 Example 3 uses error type ``modify``).
     A smaller one is accepted and becomes the limit for data chunks.
     """
-    requested = parse_block_size(requested)
-    if requested > negotiated:
+    size = parse_block_size(requested)
+    if size > negotiated:
         raise RemoteProtocolError(
-            f"<open/> asks for block-size {requested}, Jingle negotiated {negotiated}",
+            f"<open/> asks for block-size {size}, Jingle negotiated {negotiated}",
             condition="resource-constraint", error_type="modify")
-    return requested
+    return size
 
 
 def validate_sid(sid: str | None) -> str:
@@ -185,6 +183,15 @@ def encode_block(data: bytes | bytearray | memoryview) -> str:
     return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
+def _strict_b64(text: str) -> bytes | None:
+    try:
+        data = binascii.a2b_base64(text, strict_mode=True)
+    except ValueError:  # binascii.Error, or non-ASCII characters
+        return None
+    # strict_mode still ignores surplus "=" after the padding: demand the canonical length.
+    return data if len(text) == 4 * ((len(data) + 2) // 3) else None
+
+
 def decode_block(text: str | None, block_size: int) -> bytes:
     """Decode one ``<data/>`` text, strictly.
 
@@ -196,21 +203,13 @@ def decode_block(text: str | None, block_size: int) -> bytes:
     """
     if not text:
         return b""
-    try:
-        data = binascii.a2b_base64(text, strict_mode=True)
-    except binascii.Error:
-        stripped = "".join(text.split()) if any(c in text for c in _XML_WHITESPACE) else None
-        if stripped is None:
-            raise RemoteProtocolError("data is not valid base64", condition="bad-request",
-                                      error_type="cancel") from None
-        try:
-            data = binascii.a2b_base64(stripped, strict_mode=True) if stripped else b""
-        except binascii.Error:
-            raise RemoteProtocolError("data is not valid base64", condition="bad-request",
-                                      error_type="cancel") from None
-    except ValueError:  # non-ASCII characters in a str
+    data = _strict_b64(text)
+    if data is None and any(c in text for c in _XML_WHITESPACE):
+        compact = "".join(text.split())
+        data = _strict_b64(compact) if compact else b""
+    if data is None:
         raise RemoteProtocolError("data is not valid base64", condition="bad-request",
-                                  error_type="cancel") from None
+                                  error_type="cancel")
     if len(data) > block_size:
         raise RemoteProtocolError(
             f"data chunk of {len(data)} bytes exceeds block-size {block_size}",
@@ -263,45 +262,15 @@ class ReceiveState:
         return data
 
 
-# --------------------------------------------------------------------------- XEP-0261 payload
+# --------------------------------------------------------------------------- XEP-0261 answer
 
 
-@register_transport
-@dataclass(frozen=True)
-class IbbTransport:
-    """``<transport xmlns='urn:xmpp:jingle:transports:ibb:1' block-size sid [stanza]/>``.
+def answer_offer(offer: IbbTransport, limit: int = MAX_BLOCK_SIZE) -> IbbTransport:
+    """Our ``<transport/>`` answering an IBB offer (session-accept / transport-accept).
 
-    XEP-0261 §2: ``block-size`` and ``sid`` are required; ``stanza`` defaults to ``iq``.
+    XEP-0261 §2.1 and protocol.md §16 trap 8: same ``sid`` and ``stanza``, block size
+    lowered to ``limit`` if needed, never raised.
     """
-
-    sid: str
-    block_size: int = DEFAULT_BLOCK_SIZE
-    stanza: str = "iq"
-
-    namespace: ClassVar[str] = ns.IBB_TRANSPORT
-
-    @classmethod
-    def from_element(cls, el: ET.Element) -> IbbTransport:
-        if el.tag != f"{{{ns.IBB_TRANSPORT}}}transport":
-            raise RemoteProtocolError(f"not an IBB transport: {el.tag}", condition="bad-request")
-        sid = validate_sid(el.get("sid"))
-        size = parse_block_size(el.get("block-size"))
-        stanza = el.get("stanza", "iq")
-        if stanza not in ("iq", "message"):
-            raise RemoteProtocolError(f"stanza={stanza!r} is neither iq nor message",
-                                      condition="bad-request", error_type="modify")
-        return cls(sid=sid, block_size=size, stanza=stanza)
-
-    def to_element(self) -> ET.Element:
-        attrs = {"block-size": str(self.block_size), "sid": self.sid}
-        if self.stanza != "iq":
-            attrs["stanza"] = self.stanza
-        return ET.Element(f"{{{ns.IBB_TRANSPORT}}}transport", attrs)
-
-    def answer(self, limit: int = MAX_BLOCK_SIZE) -> IbbTransport:
-        """Our reply to this offer: same sid, block size lowered to ``limit`` if needed.
-
-        XEP-0261 §2.1 and protocol.md §16 trap 8: never raise the size, always echo sid.
-        """
-        return IbbTransport(sid=self.sid, block_size=negotiate_block_size(self.block_size, limit),
-                            stanza=self.stanza)
+    return IbbTransport(sid=validate_sid(offer.sid),
+                        block_size=negotiate_block_size(offer.block_size, limit),
+                        stanza=offer.stanza)

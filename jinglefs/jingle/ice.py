@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import secrets
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from ..errors import RemoteProtocolError
@@ -130,16 +130,19 @@ class IceCandidate:
         if rel_addr is not None:
             # libwebrtc hides related addresses as 0.0.0.0 (RFC 8839 §5.1), so allow it here.
             rel_addr = _check_address(rel_addr, allow_unspecified=True)
+        component = _int_attr(el, "component", 1, 256)  # RFC 8445 §5.1.2.1
+        port = _int_attr(el, "port", 1, 65535)
         return cls(
-            component=_int_attr(el, "component", 1, 256),  # RFC 8445 §5.1.2.1
+            component=component,
             foundation=foundation,
             ip=_check_address(el.get("ip") or ""),
-            port=_int_attr(el, "port", 1, 65535),
+            port=port,
             priority=_int_attr(el, "priority", 1, MAX_PRIORITY),
             type=ctype,
             protocol=protocol,
             generation=_opt_int_attr(el, "generation", 0, 255) or 0,
-            id=(el.get("id") or "")[:64] or "c" + secrets.token_hex(4),
+            # XEP-0176 §5.2 requires an id; synthesise a stable one when a peer omits it.
+            id=(el.get("id") or "")[:64] or f"{foundation}-{component}-{port}",
             rel_addr=rel_addr,
             rel_port=_opt_int_attr(el, "rel-port", 0, 65535),
             network=_opt_int_attr(el, "network", 0, 65535),
@@ -332,6 +335,8 @@ class IceServers:
     turn_transport: Literal["udp", "tcp"] = "udp"
     #: ``turns`` (TURN over TLS, RFC 7065); only over tcp.
     turn_ssl: bool = False
+    #: When the TURN credentials expire (XEP-0215 ``expires``); fetch new ones after that.
+    turn_expires: datetime | None = None
 
     @property
     def has_turn(self) -> bool:

@@ -89,8 +89,16 @@ def test_parses_conversations_initiate() -> None:
     assert p.fingerprint == DtlsFingerprint("sha-256", FP, "actpass")
     host, srflx = p.candidates
     assert host == IceCandidate(
-        component=1, foundation="1", ip="192.0.2.10", port=51000, priority=2122260223,
-        type="host", protocol="udp", generation=0, id="c0", network=0,
+        component=1,
+        foundation="1",
+        ip="192.0.2.10",
+        port=51000,
+        priority=2122260223,
+        type="host",
+        protocol="udp",
+        generation=0,
+        id="c0",
+        network=0,
     )
     assert (srflx.type, srflx.rel_addr, srflx.rel_port) == ("srflx", "192.0.2.10", 51000)
     assert p.dropped_candidates == 0
@@ -117,9 +125,16 @@ def test_output_shape_matches_conversations() -> None:
     cand = inner[1]
     # every XEP-0176 §5.2 attribute, all as strings
     assert cand.attrib == {
-        "component": "1", "foundation": "1", "generation": "0", "id": "c0",
-        "ip": "192.0.2.10", "network": "0", "port": "51000", "priority": "2122260223",
-        "protocol": "udp", "type": "host",
+        "component": "1",
+        "foundation": "1",
+        "generation": "0",
+        "id": "c0",
+        "ip": "192.0.2.10",
+        "network": "0",
+        "port": "51000",
+        "priority": "2122260223",
+        "protocol": "udp",
+        "type": "host",
     }
     assert inner[0].text == FP and inner[0].get("setup") == "actpass"
 

@@ -1,0 +1,318 @@
+"""ICE data channel throughput over loopback: bare aiortc vs jinglefs' IceSession stream.
+
+    python benchmarks/ice.py                       # 64 MiB, 3 reps, asyncio + uvloop
+    python benchmarks/ice.py --size-mb 100 --reps 5 --loops asyncio --modes bare,j64k
+
+Per loop, rep and mode the receiver and the sender run as two separate processes
+(perf-anchors.md: both peers in one process halves throughput); the parent relays the
+signalling (SDP for ``bare``, the Jingle transport XML for jinglefs) over pipes.
+
+* ``bare``: aiortc ``RTCPeerConnection`` + one data channel, the perf-anchors "aiortc
+  datachannel 2 processes" row: the sender sends one 64 KiB message over and over, keeping
+  ``bufferedAmount`` at most 256 KiB; the receiver counts and discards.
+* ``jNk``: jinglefs (:class:`jinglefs.transports.ice.IceSession`, ``message_size`` N KiB):
+  the sender reads a file and hashes it (sha-256), the receiver hashes and writes a file; the
+  digests are compared.  ``j4k`` is Conversations' message size.  ``-ds`` (``j64k-ds``) turns
+  on delayed SACKs (RFC 4960 §6.2) on both sides.
+
+Host candidates are 127.0.0.1 only (jinglefs: ``host_addresses``; bare: aioice's
+``get_host_addresses`` patched in that child, as perf-anchors.md did), no STUN/TURN.
+MB/s = 10^6 bytes / receiver wall time from connected to last byte.  CPU = share of one
+core of each process over the same span (getrusage).  Compare rows of one run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+BUFFER_LIMIT = 256 * 1024
+READ_SIZE = 1 << 20
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+class _Pipe:
+    """Line-based JSON signalling with the parent (stdin / stdout)."""
+
+    def __init__(self) -> None:
+        self._reader: asyncio.StreamReader | None = None
+
+    async def _get_reader(self) -> asyncio.StreamReader:
+        if self._reader is None:
+            loop = asyncio.get_running_loop()
+            reader = asyncio.StreamReader()
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+            self._reader = reader
+        return self._reader
+
+    def put(self, **msg: Any) -> None:
+        sys.stdout.write(json.dumps(msg) + "\n")
+        sys.stdout.flush()
+
+    async def get(self) -> dict[str, Any]:
+        line = await (await self._get_reader()).readline()
+        if not line:
+            raise SystemExit("parent went away")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+
+# ------------------------------------------------------------------ children
+
+
+async def _bare(role: str, size: int, pipe: _Pipe) -> dict[str, Any]:
+    import aioice.ice
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    done = asyncio.get_running_loop().create_future()
+    result: dict[str, Any] = {}
+    if role == "send":
+        channel = pc.createDataChannel("bench")
+        opened = asyncio.Event()
+        writable = asyncio.Event()
+        channel.on("open", opened.set)
+        channel.bufferedAmountLowThreshold = BUFFER_LIMIT // 2
+        channel.on("bufferedamountlow", writable.set)
+        await pc.setLocalDescription(await pc.createOffer())
+        pipe.put(sdp=pc.localDescription.sdp)
+        answer = await pipe.get()
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        await opened.wait()
+        message = os.urandom(65536)
+        sent = 0
+        while sent < size:
+            chunk = message[: min(65536, size - sent)]
+            while channel.bufferedAmount + len(chunk) > BUFFER_LIMIT:
+                writable.clear()
+                await writable.wait()
+            channel.send(chunk)
+            sent += len(chunk)
+        await pipe.get()  # the receiver has everything
+    else:
+        got = 0
+        start: list[float] = []
+
+        @pc.on("datachannel")
+        def on_channel(channel: Any) -> None:
+            @channel.on("message")
+            def on_message(message: bytes) -> None:
+                nonlocal got
+                if not start:
+                    start.extend((time.perf_counter(), _cpu()))
+                got += len(message)
+                if got >= size and not done.done():
+                    done.set_result(None)
+
+        offer = await pipe.get()
+        await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        pipe.put(sdp=pc.localDescription.sdp)
+        await done
+        t1, c1 = time.perf_counter(), _cpu()
+        result = {"bytes": got, "seconds": t1 - start[0], "cpu": (c1 - start[1]) / (t1 - start[0])}
+        pipe.put(done=True)
+    await pc.close()
+    return result
+
+
+async def _jinglefs(
+    role: str, size: int, message_size: int, delayed_sack: bool, path: str, pipe: _Pipe
+) -> dict[str, Any]:
+    import xml.etree.ElementTree as ET
+
+    from jinglefs.jingle.ice import WebRtcDataChannelTransport
+    from jinglefs.transports.ice import IceSession
+
+    initiator = role == "send"
+    ice = IceSession(
+        initiator=initiator,
+        host_addresses=["127.0.0.1"],
+        message_size=message_size,
+        delayed_sack=delayed_sack,
+    )
+
+    def encode(p: WebRtcDataChannelTransport) -> str:
+        return ET.tostring(p.to_element(), encoding="unicode")
+
+    async def receive_payload() -> None:
+        el = ET.fromstring((await pipe.get())["xml"])
+        await ice.add_remote(WebRtcDataChannelTransport.from_element(el))
+
+    if initiator:
+        pipe.put(xml=encode(await ice.gather()))
+        await receive_payload()
+    else:
+        await receive_payload()
+        pipe.put(xml=encode(await ice.gather()))
+    stream = await ice.connect(20)
+    h = hashlib.sha256()
+    t0, c0 = time.perf_counter(), _cpu()
+    if initiator:
+        with open(path, "rb") as f:
+            while chunk := f.read(READ_SIZE):
+                h.update(chunk)
+                await stream.send(chunk)
+        t1, c1 = time.perf_counter(), _cpu()
+        await pipe.get()  # the receiver has everything
+        await stream.aclose()
+        return {"sha256": h.hexdigest(), "cpu": (c1 - c0) / (t1 - t0)}
+    got = 0
+    with open(path, "wb") as out:
+        while got < size:
+            chunk = await stream.receive(READ_SIZE)
+            if not chunk:
+                break
+            h.update(chunk)
+            out.write(chunk)
+            got += len(chunk)
+    t1, c1 = time.perf_counter(), _cpu()
+    pipe.put(done=True)
+    await stream.aclose()
+    return {"bytes": got, "seconds": t1 - t0, "cpu": (c1 - c0) / (t1 - t0), "sha256": h.hexdigest()}
+
+
+def child(args: argparse.Namespace) -> None:
+    pipe = _Pipe()
+
+    async def run() -> dict[str, Any]:
+        if args.mode == "bare":
+            return await _bare(args.role, args.size, pipe)
+        base, _, flag = args.mode.partition("-")
+        message_size = int(base[1:-1]) * 1024
+        return await _jinglefs(args.role, args.size, message_size, flag == "ds", args.path, pipe)
+
+    if args.loop == "uvloop":
+        import uvloop
+
+        result = uvloop.run(run())
+    else:
+        result = asyncio.run(run())
+    pipe.put(result=result)
+
+
+# ------------------------------------------------------------------ parent
+
+
+async def _relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter, out: dict[str, Any]) -> None:
+    while line := await src.readline():
+        msg = json.loads(line)
+        if "result" in msg:
+            out.update(msg["result"])
+        else:
+            dst.write(line)
+            await dst.drain()
+
+
+async def one_run(mode: str, loop: str, size: int, src: str, dst: str) -> dict[str, Any]:
+    def spawn(role: str, path: str) -> Any:
+        return asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "child",
+            "--role",
+            role,
+            "--mode",
+            mode,
+            "--loop",
+            loop,
+            "--size",
+            str(size),
+            "--path",
+            path,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    recv = await spawn("recv", dst)
+    send = await spawn("send", src)
+    r_out: dict[str, Any] = {}
+    s_out: dict[str, Any] = {}
+    await asyncio.wait_for(
+        asyncio.gather(
+            _relay(send.stdout, recv.stdin, s_out),
+            _relay(recv.stdout, send.stdin, r_out),
+            send.wait(),
+            recv.wait(),
+        ),
+        timeout=300,
+    )
+    if r_out.get("bytes") != size:
+        raise RuntimeError(f"{mode}/{loop}: receiver got {r_out.get('bytes')} of {size} bytes")
+    if mode != "bare" and r_out["sha256"] != s_out["sha256"]:
+        raise RuntimeError(f"{mode}/{loop}: sha-256 mismatch")
+    return {
+        "mbps": size / r_out["seconds"] / 1e6,
+        "cpu_recv": r_out["cpu"],
+        "cpu_send": s_out.get("cpu", float("nan")),
+    }
+
+
+async def parent(args: argparse.Namespace) -> None:
+    size = int(args.size_mb * 1024 * 1024)
+    with tempfile.TemporaryDirectory(prefix="jinglefs-ice-bench-") as tmp:
+        src, dst = os.path.join(tmp, "src.bin"), os.path.join(tmp, "dst.bin")
+        with open(src, "wb") as f:
+            for _ in range(0, size, READ_SIZE):
+                f.write(os.urandom(READ_SIZE))
+            f.truncate(size)
+        print(f"# {size} bytes, {args.reps} reps; median (min-max) MB/s, CPU send/recv")
+        for loop in args.loops.split(","):
+            bare: float | None = None
+            for mode in args.modes.split(","):
+                runs = [await one_run(mode, loop, size, src, dst) for _ in range(args.reps)]
+                rates = [r["mbps"] for r in runs]
+                med = statistics.median(rates)
+                if mode == "bare":
+                    bare = med
+                ratio = f"  {med / bare:5.0%} of bare" if bare and mode != "bare" else ""
+                print(
+                    f"{loop:8} {mode:5} {med:6.1f} ({min(rates):.1f}-{max(rates):.1f}) MB/s"
+                    f"  CPU {statistics.median(r['cpu_send'] for r in runs):.2f}"
+                    f"/{statistics.median(r['cpu_recv'] for r in runs):.2f}{ratio}",
+                    flush=True,
+                )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd")
+    c = sub.add_parser("child")
+    c.add_argument("--role", choices=["send", "recv"], required=True)
+    c.add_argument("--mode", required=True)
+    c.add_argument("--loop", default="asyncio")
+    c.add_argument("--size", type=int, required=True)
+    c.add_argument("--path", required=True)
+    parser.add_argument("--size-mb", type=float, default=64)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--loops", default="asyncio,uvloop")
+    parser.add_argument("--modes", default="bare,j64k,j16k,j4k,j64k-ds")
+    args = parser.parse_args()
+    if args.cmd == "child":
+        child(args)
+    else:
+        asyncio.run(parent(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,434 @@
+"""The real :class:`~jinglefs.api.ClientLike`: an XMPP account that sends and receives files.
+
+Wires the XMPP connection, the sans-IO session manager, one
+:class:`~jinglefs.driver.SessionDriver` per session, and the transport negotiators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import errors
+from .api import (
+    Account,
+    ClientEvent,
+    ConnectionLost,
+    Contact,
+    ContactsChanged,
+    OfferLike,
+    OfferReceived,
+    Reconnected,
+    Settings,
+    TransferLike,
+)
+from .driver import SessionDriver, accepted_content, file_info
+from .events import Direction, FileInfo, Offered
+from .handles import OfferHandle, TransferHandle
+from .jingle import ns
+from .jingle.codec import parse_jingle
+from .jingle.manager import SessionManager
+from .jingle.model import Content, FileDesc, FileTransferDescription, Reason, ReasonInfo
+from .jingle.session import JingleSession, SessionState
+from .negotiation.base import NegotiatorFactory
+from .negotiation.ibb import IbbNegotiator
+from .transfer.hashing import SUPPORTED_ALGOS
+from .transfer.names import safe_relative_path
+from .transfer.receiver import IncomingFile
+from .transfer.sender import open_for_sending
+from .xmpp.connection import JingleReply, XmppConnection
+from .xmpp.ibb import IbbService
+
+logger = logging.getLogger(__name__)
+
+#: Preference order of the ladder (protocol.md §15): ICE first, IBB last (XEP-0234 §9:
+#: IBB MUST be the least preferred).
+LADDER = ("ice", "s5b", "ibb")
+#: How long `send` waits to see a bare JID's resources come online.
+PRESENCE_WAIT = 5.0
+
+
+def _available_factories() -> dict[str, NegotiatorFactory]:
+    factories: dict[str, NegotiatorFactory] = {"ibb": IbbNegotiator}
+    try:
+        from .negotiation.s5b import S5bNegotiator
+    except ImportError:
+        pass
+    else:
+        factories["s5b"] = S5bNegotiator
+    try:
+        from .negotiation.ice import IceNegotiator
+    except ImportError:
+        pass
+    else:
+        factories["ice"] = IceNegotiator
+    return factories
+
+
+def advertised_features(factories: dict[str, NegotiatorFactory]) -> list[str]:
+    """XEP-0030 features we announce (protocol.md §12): only what is implemented."""
+    features = [ns.JINGLE, ns.FT, ns.HASHES, ns.IBB]
+    for factory in factories.values():
+        features.extend(factory.features)
+    features.extend(ns.HASH_NAMES + algo for algo in SUPPORTED_ALGOS)
+    return sorted(set(features))
+
+
+async def connect(account: Account, settings: Settings | None = None) -> Client:
+    """Log in and return a ready client.  Raises ConnectError / AuthError."""
+    client = Client(account, settings or Settings())
+    await client.start()
+    return client
+
+
+class Client:
+    def __init__(self, account: Account, settings: Settings) -> None:
+        self.account = account
+        self.settings = settings
+        self.factories = _available_factories()
+        self.negotiators: dict[str, NegotiatorFactory] = {
+            f.namespace: f for f in self.factories.values()}
+        self.connection = XmppConnection(account, features=advertised_features(self.factories),
+                                         on_jingle=self._on_jingle)
+        self.services: dict[str, object] = {}
+        self.manager: SessionManager | None = None
+        self._drivers: dict[tuple[str, str], SessionDriver] = {}
+        self._subscribers: list[asyncio.Queue[ClientEvent]] = []
+        self._pending_offers: list[OfferHandle] = []
+        self._closing = False
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._gone_timers: dict[str, asyncio.TimerHandle] = {}
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        await self.connection.connect(self.settings.timeouts.connect)
+        t = self.settings.timeouts
+        self.manager = SessionManager(self.connection.jid, new_id=self.new_id,
+                                      new_sid=self.new_id, iq_timeout=t.iq,
+                                      accept_timeout=t.accept, transport_timeout=t.transport)
+        self.services["ibb"] = IbbService(self.connection.xmpp)
+        self.connection.on_contacts_changed(self._contacts_changed)
+        self.connection.on_unavailable(self._peer_unavailable)
+        self.connection.on_disconnect(self._disconnected)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        self._closing = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+        for driver in list(self._drivers.values()):
+            if driver.session.state is not SessionState.ENDED:
+                driver.terminate(Reason.CANCEL, "the client is shutting down")
+        await asyncio.sleep(0)  # let the terminate IQs leave
+        for driver in list(self._drivers.values()):
+            await driver.aclose()
+        await self.connection.aclose()
+
+    @property
+    def jid(self) -> str:
+        return self.connection.jid
+
+    def new_id(self) -> str:
+        return secrets.token_hex(8)
+
+    # ------------------------------------------------------------------- events
+
+    def _publish(self, event: ClientEvent) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    async def events(self) -> AsyncIterator[ClientEvent]:
+        queue: asyncio.Queue[ClientEvent] = asyncio.Queue()
+        self._subscribers.append(queue)
+        try:
+            for offer in [o for o in self._pending_offers if not o.answered]:
+                yield OfferReceived(offer)
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.remove(queue)
+
+    async def offers(self) -> AsyncIterator[OfferLike]:
+        async for event in self.events():
+            if isinstance(event, OfferReceived):
+                yield event.offer
+
+    def contacts(self) -> list[Contact]:
+        return self.connection.contacts(self._transports_of)
+
+    def _transports_of(self, features: frozenset[str]) -> frozenset[str]:
+        return frozenset(kind for kind, f in self.factories.items()
+                         if any(feat in features for feat in f.features))
+
+    def _contacts_changed(self) -> None:
+        self._publish(ContactsChanged(tuple(self.contacts())))
+
+    def _disconnected(self, reason: str) -> None:
+        for driver in list(self._drivers.values()):
+            if driver.session.state is not SessionState.ENDED:
+                driver.terminate(Reason.CONNECTIVITY_ERROR,
+                                 "lost the connection to the XMPP server")
+        self._publish(ConnectionLost(reason))
+        if not self._closing and self._reconnect_task is None:
+            self._reconnect_task = asyncio.ensure_future(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 1.0
+        try:
+            while not self._closing and not self.connection.connected:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+                self.connection._session_started.clear()
+                self.connection._failure = None
+                try:
+                    await self.connection.connect(self.settings.timeouts.connect)
+                except errors.ConnectError as e:
+                    logger.info("reconnect failed: %s", e)
+                    continue
+                self._publish(Reconnected())
+        finally:
+            self._reconnect_task = None
+
+    def _peer_unavailable(self, full_jid: str) -> None:
+        """XEP-0166 §6.8-ish liveness: a peer that went offline ends its sessions soon."""
+        if not any(d.session.peer_jid == full_jid for d in self._drivers.values()):
+            return
+        loop = asyncio.get_running_loop()
+        old = self._gone_timers.pop(full_jid, None)
+        if old is not None:
+            old.cancel()
+        self._gone_timers[full_jid] = loop.call_later(
+            self.settings.timeouts.peer_gone, self._peer_gone, full_jid)
+
+    def _peer_gone(self, full_jid: str) -> None:
+        self._gone_timers.pop(full_jid, None)
+        bare, _, resource = full_jid.partition("/")
+        if f"{bare}/{resource}" in self.connection.online_resources(bare):
+            return  # it came back
+        for driver in list(self._drivers.values()):
+            if driver.session.peer_jid == full_jid and \
+                    driver.session.state is not SessionState.ENDED:
+                driver.terminate(Reason.GONE, "the contact went offline")
+
+    def session_ended(self, driver: SessionDriver) -> None:
+        loop = asyncio.get_running_loop()
+        # Keep the driver a little so late IQ answers still find their session.
+        loop.call_later(30.0, self._forget, driver)
+
+    def _forget(self, driver: SessionDriver) -> None:
+        key = (driver.session.peer_jid, driver.session.sid)
+        if self._drivers.get(key) is driver:
+            del self._drivers[key]
+        if self.manager is not None:
+            self.manager.forget(driver.session)
+
+    # -------------------------------------------------------------------- send
+
+    async def send_files(self, recipient: str, paths: Sequence[Path], *,
+                         transport: str | None = None) -> list[TransferLike]:
+        files = _expand(paths)
+        kind = transport or self.settings.transport
+        if kind != "auto" and kind not in self.factories:
+            raise errors.UsageError(f"transport {kind!r} is not available "
+                                    f"(have: {', '.join(self.factories)})")
+        peer = await self._pick_resource(recipient)
+        features = await self.connection.features(peer)
+        kinds = self._ladder(features, kind)
+        handles: list[TransferLike] = []
+        assert self.manager is not None
+        for path, name in files:
+            stat = path.stat()
+            media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            desc = FileDesc(name=name, size=stat.st_size, media_type=media_type,
+                            date=datetime.fromtimestamp(stat.st_mtime, UTC),
+                            hash_used=("sha-256",))
+            session = self.manager.create(peer)
+            driver = self._add_driver(session)
+            handle = TransferHandle(self.new_id(), peer, Direction.SEND, file_info(desc),
+                                    cancel=self._canceller(driver))
+            handle.emit(Offered(handle.id, peer=peer, direction=Direction.SEND,
+                                file=handle.file))
+            self._spawn(driver.run_sender(path, desc, handle, kinds))
+            handles.append(handle)
+        return handles
+
+    def _ladder(self, features: frozenset[str], forced: str) -> list[str]:
+        if forced != "auto":
+            return [forced]
+        kinds = [k for k in LADDER if k in self.factories and
+                 any(f in features for f in self.factories[k].features)]
+        # XEP-0234 §9: IBB is mandatory to implement, so it is always worth a try.
+        return kinds if "ibb" in kinds else kinds + ["ibb"]
+
+    async def _pick_resource(self, recipient: str) -> str:
+        if "/" in recipient:
+            return recipient
+        bare = recipient
+        deadline = time.monotonic() + PRESENCE_WAIT
+        while True:
+            candidates = self.connection.online_resources(bare)
+            for full in candidates:
+                feats = await self.connection.features(full)
+                if ns.JINGLE in feats and ns.FT in feats:
+                    return full
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.2)
+        if not self.connection.in_roster(bare):
+            raise errors.RecipientUnavailable(
+                f"{bare} is not in your contacts, so their devices are not visible: "
+                "give a full JID (user@host/resource)")
+        raise errors.RecipientUnavailable(
+            f"{bare} has no online device that can receive files "
+            f"({len(self.connection.online_resources(bare))} online)")
+
+    # ------------------------------------------------------------------ receive
+
+    def _on_jingle(self, from_jid: str, el: Any, reply: JingleReply) -> None:
+        assert self.manager is not None
+        jingle = parse_jingle(el)  # RemoteProtocolError -> bad-request error reply
+        session, created = self.manager.receive(from_jid, jingle, time.monotonic())
+        reply.ack()  # XEP-0166 §6.2: ack before anything the action causes
+        driver = self._drivers.get((from_jid, session.sid))
+        if driver is None or created:
+            driver = self._add_driver(session)
+            driver.on_initiated = self._offer_received
+        driver.pump()
+
+    def _add_driver(self, session: JingleSession) -> SessionDriver:
+        driver = SessionDriver(self, session)
+        self._drivers[(session.peer_jid, session.sid)] = driver
+        return driver
+
+    def _offer_received(self, driver: SessionDriver, contents: tuple[Content, ...]) -> None:
+        bare = driver.session.peer_jid.split("/")[0]
+        usable = [c for c in contents if isinstance(c.description, FileTransferDescription)]
+        files = [file_info(c.description.file) for c in usable  # type: ignore[union-attr]
+                 ]
+        offer = OfferHandle(self.new_id(), driver.session.peer_jid, files,
+                            from_contact=self.connection.in_roster(bare),
+                            accept=lambda d, n: self._accept(driver, usable, d, n),
+                            decline=lambda: self._decline(driver))
+        self._pending_offers.append(offer)
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.settings.timeouts.accept, self._expire_offer, offer, driver)
+        self._publish(OfferReceived(offer))
+
+    def _expire_offer(self, offer: OfferHandle, driver: SessionDriver) -> None:
+        if offer in self._pending_offers:
+            self._pending_offers.remove(offer)
+        if not offer.answered and driver.session.state is not SessionState.ENDED:
+            offer.answered = True
+            driver.terminate(Reason.TIMEOUT, "the offer was not answered in time")
+
+    async def _decline(self, driver: SessionDriver) -> None:
+        self._pending_offers[:] = [o for o in self._pending_offers if not o.answered]
+        if driver.session.state is not SessionState.ENDED:
+            driver.terminate(Reason.DECLINE)
+
+    async def _accept(self, driver: SessionDriver, contents: list[Content], dest_dir: Path,
+                      names: Sequence[str] | None) -> list[TransferLike]:
+        self._pending_offers[:] = [o for o in self._pending_offers if not o.answered]
+        session = driver.session
+        if session.state is not SessionState.PENDING:
+            raise errors.Cancelled("the sender withdrew the offer", by_peer=True)
+        bare = session.peer_jid.split("/")[0]
+        accepted: list[Content] = []
+        started: list[tuple[Content, IncomingFile, TransferHandle]] = []
+        for index, content in enumerate(contents):
+            desc = content.description
+            assert isinstance(desc, FileTransferDescription)
+            factory = self.negotiators.get(getattr(content.transport, "namespace", ""))
+            if factory is None or desc.file.size is None:
+                continue  # left out of session-accept = rejected (XEP-0166 §7.2.8)
+            name = names[index] if names and index < len(names) else (desc.file.name or "file")
+            rel = safe_relative_path(name)
+            expected = {a: v for a, v in desc.file.hashes}
+            incoming = IncomingFile.find_resumable(
+                dest_dir, rel.name, desc.file.size, peer=bare, hashes=expected,
+                relative_dir=str(rel.parent) if str(rel.parent) != "." else None) \
+                if desc.file.range is not None else None
+            if incoming is None:
+                incoming = IncomingFile.create(
+                    dest_dir, rel.name, desc.file.size, peer=bare, hashes=expected,
+                    date=desc.file.date,
+                    relative_dir=str(rel.parent) if str(rel.parent) != "." else None)
+            negotiator = factory(driver.context(content.name))
+            driver.receiver_content(content.name, negotiator)
+            answer = await negotiator.answer(content.transport)  # type: ignore[arg-type]
+            accepted.append(accepted_content(content, answer, incoming.offset))
+            handle = TransferHandle(self.new_id(), session.peer_jid, Direction.RECEIVE,
+                                    file_info(desc.file), cancel=self._canceller(driver))
+            handle.emit(Offered(handle.id, peer=session.peer_jid, direction=Direction.RECEIVE,
+                                file=handle.file))
+            started.append((content, incoming, handle))
+        if not accepted:
+            driver.terminate(Reason.UNSUPPORTED_TRANSPORTS,
+                             "none of the offered files can be received")
+            raise errors.TransportError("none of the offered files can be received")
+        session.accept(accepted, time.monotonic())
+        driver.pump()
+        from .events import Accepted
+
+        for content, incoming, handle in started:
+            handle.emit(Accepted(handle.id, offset=incoming.offset))
+            self._spawn(driver.run_receiver(content, incoming, handle))
+        return [h for _, _, h in started]
+
+    # ------------------------------------------------------------------ helpers
+
+    def _canceller(self, driver: SessionDriver) -> Any:
+        async def cancel() -> None:
+            if driver.session.state is not SessionState.ENDED:
+                driver.terminate(Reason.CANCEL)
+        return cancel
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("transfer task crashed", exc_info=task.exception())
+
+
+def _expand(paths: Sequence[Path]) -> list[tuple[Path, str]]:
+    """Files to send with the names to offer; a folder becomes its files with relative
+    paths (``folder/sub/file``), never following symlinks out of it."""
+    out: list[tuple[Path, str]] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir() and not path.is_symlink():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not (Path(root) / d).is_symlink())
+                for name in sorted(names):
+                    full = Path(root) / name
+                    if full.is_symlink() or not full.is_file():
+                        continue
+                    out.append((full, str(full.relative_to(path.parent).as_posix())))
+        else:
+            open_for_sending(path)  # raises StorageError / UsageError with a clear reason
+            out.append((path, path.name))
+    if not out:
+        raise errors.UsageError("nothing to send")
+    return out
+
+
+__all__ = ["Client", "connect", "FileInfo", "ReasonInfo"]

@@ -1,0 +1,319 @@
+"""Terminal rendering for the CLI: human progress on stderr, NDJSON events on stdout.
+
+:class:`HumanView` draws a one-line bar (percent, speed, ETA and the path label) when
+stderr is a terminal, and occasional plain lines otherwise.  :class:`JsonView` writes one
+JSON object per line and throttles ``progress`` events.  Both take an injectable clock so
+throttling is tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from .events import (
+    JSON_SCHEMA_VERSION,
+    Completed,
+    Failed,
+    Offered,
+    PathKind,
+    Progress,
+    TransferEvent,
+    TransportSelected,
+    Verified,
+)
+
+__all__ = [
+    "safe_text",
+    "format_size",
+    "format_rate",
+    "format_eta",
+    "parse_size",
+    "use_color",
+    "HumanView",
+    "JsonView",
+]
+
+Clock = Callable[[], float]
+
+#: Seconds between two ``progress`` lines in --json mode (per transfer).
+JSON_PROGRESS_INTERVAL = 0.5
+#: Seconds between two redraws of the terminal bar.
+BAR_INTERVAL = 0.1
+#: Plain (non-TTY) progress lines are printed at these fractions.
+PLAIN_STEPS = (0.25, 0.5, 0.75)
+
+_MAX_NAME = 120
+
+
+def safe_text(text: str, *, limit: int = _MAX_NAME) -> str:
+    """Make a peer-controlled string safe to print on a terminal.
+
+    Removes control characters (C0, C1, DEL) and format characters (category Cf: bidi
+    overrides and isolates, zero-width joiners...), which could hide or reorder what the
+    user sees (``"txt.exe\\u202e"`` tricks, escape sequences).  Long strings are shortened
+    in the middle.
+    """
+    cleaned = "".join(
+        ch for ch in text
+        if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")
+    )
+    if not cleaned.strip():
+        cleaned = "(unnamed)"
+    if len(cleaned) > limit:
+        keep = (limit - 1) // 2
+        cleaned = cleaned[:keep] + "…" + cleaned[-keep:]
+    return cleaned
+
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def format_size(n: float) -> str:
+    """``1536`` -> ``"1.5 KiB"`` (binary units)."""
+    value = float(n)
+    for unit in _UNITS:
+        if abs(value) < 1024 or unit == _UNITS[-1]:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_rate(bps: float) -> str:
+    return format_size(bps) + "/s"
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or seconds < 0 or seconds != seconds or seconds > 360000:
+        return "--:--"
+    s = int(round(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+_SUFFIXES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """``"10M"`` -> 10485760.  Suffixes K, M, G, T (powers of 1024), optional ``B``/``iB``.
+
+    Raises ValueError for anything else (including negative numbers).
+    """
+    t = text.strip().upper()
+    for tail in ("IB", "B"):
+        if t.endswith(tail) and len(t) > len(tail):
+            t = t[: -len(tail)]
+            break
+    suffix = t[-1:] if t[-1:] in ("K", "M", "G", "T") else ""
+    number = t[: len(t) - len(suffix)].strip()
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"not a size: {text!r} (use e.g. 500K, 10M, 2G)") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise ValueError(f"not a size: {text!r}")
+    return int(value * _SUFFIXES[suffix])
+
+
+def use_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    return _isatty(stream)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@dataclass
+class _Line:
+    """What the human view remembers about one transfer."""
+
+    name: str
+    total: int = 0
+    done: int = 0
+    rate: float = 0.0
+    eta: float | None = None
+    path: PathKind | None = None
+    verified_algo: str | None = None
+    next_plain_step: int = 0
+
+
+class HumanView:
+    """Human-readable progress for one command, written to ``stream`` (stderr)."""
+
+    def __init__(self, stream: TextIO, *, quiet: bool = False, tty: bool | None = None,
+                 color: bool | None = None, clock: Clock = time.monotonic,
+                 width: int | None = None) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.tty = _isatty(stream) if tty is None else tty
+        self.color = use_color(stream) if color is None else color
+        self.clock = clock
+        self.width = width
+        self._lines: dict[str, _Line] = {}
+        self._bar_shown = False
+        self._last_draw = float("-inf")
+
+    # ----------------------------------------------------------- plain messages
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+
+    def _clear_bar(self) -> None:
+        if self._bar_shown:
+            self.stream.write("\r\x1b[K")
+            self._bar_shown = False
+
+    def info(self, text: str) -> None:
+        """A status line (hidden by --quiet)."""
+        if not self.quiet:
+            self._clear_bar()
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def always(self, text: str) -> None:
+        """A line shown even with --quiet (final results, errors)."""
+        self._clear_bar()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def ok(self, text: str) -> None:
+        self.always(self._paint("✓", "32") + " " + text)
+
+    def error(self, text: str) -> None:
+        self.always(self._paint("✗", "31") + " " + text)
+
+    # ----------------------------------------------------------- transfer events
+
+    def name_of(self, transfer_id: str) -> str:
+        line = self._lines.get(transfer_id)
+        return line.name if line else transfer_id
+
+    def path_of(self, transfer_id: str) -> PathKind | None:
+        line = self._lines.get(transfer_id)
+        return line.path if line else None
+
+    def track(self, transfer_id: str, name: str, total: int) -> None:
+        self._lines.setdefault(transfer_id, _Line(name=safe_text(name), total=total))
+
+    def event(self, ev: TransferEvent, *, peer: str = "") -> None:
+        line = self._lines.setdefault(ev.transfer_id, _Line(name=ev.transfer_id))
+        if isinstance(ev, Offered):
+            line.name = safe_text(ev.file.name)
+            line.total = ev.file.size
+        elif isinstance(ev, TransportSelected):
+            line.path = ev.path
+            detail = f" [{safe_text(ev.detail)}]" if ev.detail else ""
+            self.info(f"{line.name}: via {ev.path.label}{detail}")
+        elif isinstance(ev, Progress):
+            line.done, line.total, line.rate, line.eta = ev.done, ev.total, ev.rate, ev.eta
+            self._progress(line)
+        elif isinstance(ev, Verified):
+            line.verified_algo = ev.algo
+
+    def _progress(self, line: _Line) -> None:
+        if self.quiet:
+            return
+        fraction = line.done / line.total if line.total > 0 else 1.0
+        if self.tty:
+            now = self.clock()
+            if now - self._last_draw < BAR_INTERVAL and fraction < 1.0:
+                return
+            self._last_draw = now
+            self.stream.write("\r\x1b[K" + self.bar_text(line))
+            self.stream.flush()
+            self._bar_shown = True
+            return
+        step = line.next_plain_step
+        while step < len(PLAIN_STEPS) and fraction >= PLAIN_STEPS[step]:
+            step += 1
+        if step > line.next_plain_step:
+            line.next_plain_step = step
+            if fraction < 1.0:
+                self.info(self.plain_progress_text(line))
+
+    def bar_text(self, line: _Line) -> str:
+        fraction = min(1.0, line.done / line.total) if line.total > 0 else 1.0
+        cols = self.width or _terminal_width()
+        via = f" via {line.path.label}" if line.path else ""
+        stats = (f" {fraction * 100:5.1f}% {format_rate(line.rate):>11} "
+                 f"ETA {format_eta(line.eta)}{via}")
+        room = max(10, cols - len(stats) - 4)
+        name_room = max(8, room // 2)
+        name = line.name if len(line.name) <= name_room else line.name[: name_room - 1] + "…"
+        bar_room = max(5, room - len(name) - 1)
+        filled = int(bar_room * fraction)
+        bar = "#" * filled + "-" * (bar_room - filled)
+        return f"{name} [{bar}]{stats}"[: max(cols - 1, 20)]
+
+    def plain_progress_text(self, line: _Line) -> str:
+        pct = (line.done / line.total * 100) if line.total > 0 else 100.0
+        via = f" via {line.path.label}" if line.path else ""
+        return (f"{line.name}: {pct:.0f}% ({format_size(line.done)} of "
+                f"{format_size(line.total)}, {format_rate(line.rate)}, "
+                f"ETA {format_eta(line.eta)}){via}")
+
+    def finished(self, ev: Completed | Failed, *, verb: str, peer: str) -> None:
+        """The one result line of a transfer (shown even with --quiet)."""
+        line = self._lines.setdefault(ev.transfer_id, _Line(name=ev.transfer_id))
+        via = f" via {line.path.label}" if line.path else ""
+        if isinstance(ev, Completed):
+            check = ""
+            if ev.verified or line.verified_algo:
+                check = f", verified ({line.verified_algo or ', '.join(sorted(ev.hashes))})"
+            else:
+                check = ", NOT verified (no checksum)"
+            where = f" -> {safe_text(ev.path, limit=400)}" if verb == "Received" else ""
+            self.ok(f"{verb} {line.name} ({format_size(ev.size)}) "
+                    f"{'to' if verb == 'Sent' else 'from'} {safe_text(peer)}{via}{check}{where}")
+        else:
+            self.error(f"{line.name}: {safe_text(ev.reason, limit=400)}{via}")
+
+
+def _terminal_width() -> int:
+    try:
+        return os.get_terminal_size(2).columns
+    except OSError:
+        return 80
+
+
+class JsonView:
+    """NDJSON on ``stream`` (stdout): exactly one JSON object per line."""
+
+    def __init__(self, stream: TextIO, *, clock: Clock = time.monotonic,
+                 interval: float = JSON_PROGRESS_INTERVAL) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.interval = interval
+        self._last_progress: dict[str, float] = {}
+
+    def write(self, obj: Mapping[str, Any]) -> None:
+        self.stream.write(json.dumps(obj, separators=(",", ":"), default=str) + "\n")
+        self.stream.flush()
+
+    def record(self, event: str, **fields: Any) -> None:
+        """A CLI-level event (``offer``, ``declined``, ``summary``...)."""
+        self.write({"v": JSON_SCHEMA_VERSION, "event": event, **fields})
+
+    def event(self, ev: TransferEvent) -> None:
+        """A façade event; progress is throttled, except the final 100 % one."""
+        if isinstance(ev, Progress):
+            now = self.clock()
+            last = self._last_progress.get(ev.transfer_id)
+            complete = ev.total > 0 and ev.done >= ev.total
+            if last is not None and now - last < self.interval and not complete:
+                return
+            self._last_progress[ev.transfer_id] = now
+        self.write(ev.to_json())

@@ -1,0 +1,141 @@
+"""Shared fixtures: real Prosody / coturn servers on loopback.
+
+Fixtures:
+    prosody           session: ProsodyServer with alice <-> bob (mutual contacts, subscription
+                      both) and carol (a stranger to both). TLS required, proxy65 on, no TURN.
+    prosody_factory   function: ``prosody_factory(accounts=..., start=True, **ProsodyServer
+                      kwargs)`` for tests that need their own server; stopped at teardown.
+    coturn            session: CoturnServer (TURN REST auth) on 127.0.0.1.
+    coturn_factory    function: ``coturn_factory(**CoturnServer kwargs)``, started.
+
+A missing ``prosody``/``turnserver`` binary FAILS the test (it is never skipped): run
+``bash scripts/setup``. Server logs stay under pytest's basetemp
+(/tmp/pytest-of-$USER/pytest-N/); a failing test that used a server gets its log tail appended
+to the report.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Generator, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:  # `pytest` without `python -m` does not add the cwd
+    sys.path.insert(0, str(_ROOT))
+
+from tests.servers import ServerError  # noqa: E402
+from tests.servers.coturn import CoturnServer  # noqa: E402
+from tests.servers.prosody import ProsodyServer  # noqa: E402
+
+ProsodyFactory = Callable[..., ProsodyServer]
+CoturnFactory = Callable[..., CoturnServer]
+
+#: Accounts of the shared ``prosody`` fixture: user -> roster.
+DEFAULT_ACCOUNTS: dict[str, tuple[str, ...]] = {"alice": ("bob",), "bob": (), "carol": ()}
+
+_SERVERS_KEY = pytest.StashKey[list[Any]]()
+
+
+def _start(server: ProsodyServer | CoturnServer) -> None:
+    try:
+        server.start()
+    except ServerError as exc:
+        pytest.fail(f"could not start a test server: {exc}", pytrace=False)
+
+
+def _add_accounts(server: ProsodyServer, accounts: Mapping[str, Iterable[str]]) -> None:
+    for user, roster in accounts.items():
+        server.add_account(user, roster=roster)
+
+
+@pytest.fixture(scope="session")
+def prosody(tmp_path_factory: pytest.TempPathFactory) -> Generator[ProsodyServer, None, None]:
+    server = ProsodyServer(tmp_path_factory.mktemp("prosody"))
+    _add_accounts(server, DEFAULT_ACCOUNTS)
+    _start(server)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def prosody_factory(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Generator[ProsodyFactory, None, None]:
+    made: list[ProsodyServer] = []
+    request.node.stash.setdefault(_SERVERS_KEY, []).append(made)
+
+    def make(
+        accounts: Mapping[str, Iterable[str]] | None = None, start: bool = True, **kwargs: Any
+    ) -> ProsodyServer:
+        server = ProsodyServer(tmp_path_factory.mktemp("prosody-custom"), **kwargs)
+        made.append(server)
+        _add_accounts(server, DEFAULT_ACCOUNTS if accounts is None else accounts)
+        if start:
+            _start(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in made:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def coturn(tmp_path_factory: pytest.TempPathFactory) -> Generator[CoturnServer, None, None]:
+    server = CoturnServer(tmp_path_factory.mktemp("coturn"))
+    _start(server)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def coturn_factory(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Generator[CoturnFactory, None, None]:
+    made: list[CoturnServer] = []
+    request.node.stash.setdefault(_SERVERS_KEY, []).append(made)
+
+    def make(**kwargs: Any) -> CoturnServer:
+        server = CoturnServer(tmp_path_factory.mktemp("coturn-custom"), **kwargs)
+        made.append(server)
+        _start(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in made:
+            server.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not report.failed:
+        return
+    servers: list[Any] = []
+    funcargs = getattr(item, "funcargs", {})
+    for name in ("prosody", "coturn"):
+        if name in funcargs:
+            servers.append(funcargs[name])
+    for group in item.stash.get(_SERVERS_KEY, []):
+        servers.extend(group)
+    for server in servers:
+        log = Path(server.log_file)
+        try:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        except OSError:
+            continue
+        report.sections.append((f"{type(server).__name__} log tail ({log})", tail))

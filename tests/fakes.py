@@ -1,0 +1,549 @@
+"""A scripted, network-free stand-in for the jinglefs façade (``jinglefs.api``).
+
+:class:`FakeClient`, :class:`FakeOffer` and :class:`FakeTransfer` implement
+:class:`~jinglefs.api.ClientLike`, :class:`~jinglefs.api.OfferLike` and
+:class:`~jinglefs.api.TransferLike`.  The CLI tests and the GUI tests drive them::
+
+    client = FakeClient()
+    client.outcomes["secret.txt"] = Declined("no thanks")      # per file name; default: success
+    transfers = await client.send_files("bob@example.org", [Path("a.txt"), Path("secret.txt")])
+    await transfers[0].wait()          # Completed
+    await transfers[1].wait()          # raises Declined
+
+    offer = FakeOffer("carol@example.org/laptop", [FileInfo("photo.jpg", 2048)],
+                      contents=[b"..."])                      # accept() writes the bytes
+    client.push_offer(offer)           # delivered by client.offers() and client.events()
+
+A transfer plays a *script*: a list of steps run in a task, one step per event-loop turn.
+
+* a :class:`~jinglefs.events.TransferEvent` is emitted as is (``Completed``/``Failed``
+  end the transfer; a ``Failed`` uses :attr:`FakeTransfer.error` or an exception built
+  from its ``error`` kind);
+* :data:`HANG` waits until :meth:`FakeTransfer.cancel` (or :meth:`FakeTransfer.release`);
+* a callable is called with the transfer (sync or async), e.g. to send a signal.
+
+:func:`success_script` and :func:`failure_script` build the usual sequences.  Tests can also
+drive a transfer by hand with ``script=[]`` (or ``[HANG]``) and :meth:`FakeTransfer.emit`.
+Use :func:`fake_connect` for the ``connect`` function the CLI takes, and
+:class:`MemoryKeyring` as an in-memory ``keyring`` backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import itertools
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
+
+from jinglefs import errors
+from jinglefs.api import (
+    Account,
+    ClientEvent,
+    Contact,
+    ContactsChanged,
+    OfferReceived,
+    Settings,
+    TransferLike,
+)
+from jinglefs.events import (
+    Accepted,
+    Completed,
+    Direction,
+    Failed,
+    FileInfo,
+    Offered,
+    PathKind,
+    Progress,
+    TransferEvent,
+    TransferState,
+    TransportSelected,
+    Verified,
+)
+
+__all__ = [
+    "HANG",
+    "Step",
+    "FakeTransfer",
+    "FakeOffer",
+    "FakeClient",
+    "FakeConnect",
+    "fake_connect",
+    "success_script",
+    "failure_script",
+    "failed_event",
+    "error_for_failed",
+    "MemoryKeyring",
+]
+
+_ids = itertools.count(1)
+
+
+class _Hang:
+    def __repr__(self) -> str:
+        return "HANG"
+
+
+#: Script step: stop here until the transfer is cancelled (or released).
+HANG: Final = _Hang()
+
+Step = TransferEvent | _Hang | Callable[["FakeTransfer"], Any]
+
+_ERROR_KINDS: dict[type[errors.JingleFSError], str] = {
+    errors.Declined: "declined",
+    errors.Cancelled: "cancelled",
+    errors.ChecksumMismatch: "hash-mismatch",
+    errors.SizeMismatch: "size-mismatch",
+    errors.StorageError: "storage",
+    errors.RecipientUnavailable: "recipient-unavailable",
+    errors.NegotiationTimeout: "timeout",
+    errors.TransportError: "transport",
+    errors.ConnectError: "connection",
+}
+
+
+def failed_event(transfer_id: str, error: errors.JingleFSError) -> Failed:
+    """The ``Failed`` event a real transfer reports for ``error``."""
+    kind = next((k for cls, k in _ERROR_KINDS.items() if isinstance(error, cls)), "failed")
+    return Failed(transfer_id, reason=error.user_message, error=kind,
+                  exit_code=error.exit_code)
+
+
+def error_for_failed(ev: Failed) -> errors.JingleFSError:
+    """An exception matching a scripted ``Failed`` event (by its ``error`` kind)."""
+    by_kind: dict[str, type[errors.JingleFSError]] = {v: k for k, v in _ERROR_KINDS.items()}
+    cls = by_kind.get(ev.error, errors.TransferError)
+    return cls(ev.reason)
+
+
+def success_script(
+    transfer_id: str,
+    file: FileInfo,
+    *,
+    peer: str,
+    direction: Direction,
+    path: PathKind = PathKind.S5B_DIRECT,
+    local_path: str = "",
+    steps: int = 4,
+    algo: str = "sha-256",
+    digest: bytes = b"\x00" * 32,
+    rate: float = 1_000_000.0,
+) -> list[Step]:
+    """Offered, Accepted, TransportSelected, ``steps`` Progress, Verified, Completed."""
+    script: list[Step] = [
+        Offered(transfer_id, peer=peer, direction=direction, file=file),
+        Accepted(transfer_id),
+        TransportSelected(transfer_id, path=path, detail="", encrypted=path.encrypted),
+    ]
+    for i in range(1, steps + 1):
+        done = file.size * i // steps
+        left = file.size - done
+        script.append(Progress(transfer_id, done=done, total=file.size, rate=rate,
+                               eta=left / rate if rate else None))
+    script.append(Verified(transfer_id, algo=algo, digest=digest))
+    script.append(Completed(transfer_id, path=local_path or file.name, size=file.size,
+                            hashes={algo: digest}, verified=True))
+    return script
+
+
+def failure_script(
+    transfer_id: str,
+    file: FileInfo,
+    error: errors.JingleFSError,
+    *,
+    peer: str,
+    direction: Direction,
+    path: PathKind = PathKind.S5B_DIRECT,
+) -> list[Step]:
+    """The steps up to where ``error`` usually happens, then ``Failed``.
+
+    Declined (and anything raised before acceptance) fails right after Offered; a
+    checksum or size mismatch after the whole file moved; everything else half-way.
+    """
+    tid = transfer_id
+    script: list[Step] = [Offered(tid, peer=peer, direction=direction, file=file)]
+    if not isinstance(error, errors.Declined | errors.RecipientUnavailable
+                      | errors.NegotiationTimeout):
+        script.append(Accepted(tid))
+        script.append(TransportSelected(tid, path=path, encrypted=path.encrypted))
+        done = file.size if isinstance(error, errors.ChecksumMismatch
+                                       | errors.SizeMismatch) else file.size // 2
+        script.append(Progress(tid, done=done, total=file.size, rate=1_000_000.0))
+    script.append(failed_event(tid, error))
+    return script
+
+
+class FakeTransfer:
+    """A :class:`~jinglefs.api.TransferLike` that plays a script.
+
+    :ivar history: every event emitted so far.
+    :ivar cancelled: True once :meth:`cancel` was called.
+    :ivar error: the exception :meth:`wait` raises after a ``Failed`` event.
+    """
+
+    def __init__(self, *, peer: str, file: FileInfo, direction: Direction,
+                 script: Sequence[Step] | None = None, id: str | None = None,
+                 error: errors.JingleFSError | None = None) -> None:
+        self.id = id or f"t{next(_ids)}"
+        self.peer = peer
+        self.direction = direction
+        self.file = file
+        self.script: list[Step] = list(script) if script is not None else success_script(
+            self.id, file, peer=peer, direction=direction)
+        self.error = error
+        self.history: list[TransferEvent] = []
+        self.cancelled = False
+        self.cancel_calls = 0
+        self._state = TransferState.OFFERED
+        self._path: PathKind | None = None
+        self._changed = asyncio.Condition()
+        self._released = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------- TransferLike
+
+    @property
+    def state(self) -> TransferState:
+        return self._state
+
+    @property
+    def path(self) -> PathKind | None:
+        return self._path
+
+    @property
+    def finished(self) -> bool:
+        return self._state in (TransferState.COMPLETED, TransferState.FAILED)
+
+    async def events(self) -> AsyncIterator[TransferEvent]:
+        """Every event from the first, ending after Completed/Failed."""
+        index = 0
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(functools.partial(self._has_more, index))
+                batch = self.history[index:]
+            for ev in batch:
+                index += 1
+                yield ev
+            if self.finished and index >= len(self.history):
+                return
+
+    def _has_more(self, seen: int) -> bool:
+        return len(self.history) > seen or self.finished
+
+    async def wait(self) -> TransferEvent:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.finished)
+        last = self.history[-1]
+        if isinstance(last, Failed):
+            raise self.error or error_for_failed(last)
+        return last
+
+    async def cancel(self) -> None:
+        self.cancel_calls += 1
+        if self.finished:
+            return
+        self.cancelled = True
+        self.error = errors.Cancelled("cancelled here")
+        self._released.set()
+        await self.emit(Failed(self.id, reason="The transfer was cancelled.",
+                               error="cancelled", exit_code=errors.EXIT_CANCELLED))
+
+    # ------------------------------------------------------------- driving
+
+    def start(self) -> asyncio.Task[None]:
+        """Run the script in a task (FakeClient/FakeOffer call this for you)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return self._task
+
+    def release(self) -> None:
+        """Let a script waiting at :data:`HANG` go on."""
+        self._released.set()
+
+    async def emit(self, ev: TransferEvent) -> None:
+        """Emit one event now (ignored once the transfer has finished)."""
+        if self.finished:
+            return
+        async with self._changed:
+            self.history.append(ev)
+            if isinstance(ev, Accepted | TransportSelected):
+                self._state = TransferState.CONNECTING
+            if isinstance(ev, TransportSelected):
+                self._path = ev.path
+            elif isinstance(ev, Progress):
+                self._state = TransferState.TRANSFERRING
+            elif isinstance(ev, Verified):
+                self._state = TransferState.VERIFYING
+            elif isinstance(ev, Completed):
+                self._state = TransferState.COMPLETED
+            elif isinstance(ev, Failed):
+                self._state = TransferState.FAILED
+            self._changed.notify_all()
+
+    async def _run(self) -> None:
+        for step in self.script:
+            if self.finished:
+                return
+            await asyncio.sleep(0)
+            if isinstance(step, _Hang):
+                self._released.clear()
+                await self._released.wait()
+            elif isinstance(step, TransferEvent):
+                await self.emit(step)
+            else:
+                result = step(self)
+                if inspect.isawaitable(result):
+                    await result
+
+
+def _writer(target: Path, data: bytes) -> Callable[[FakeTransfer], None]:
+    def write(_t: FakeTransfer) -> None:
+        target.write_bytes(data)
+    return write
+
+
+class FakeOffer:
+    """An incoming offer (:class:`~jinglefs.api.OfferLike`).
+
+    :param outcomes: per file name, an error to fail that file with after acceptance.
+    :param contents: bytes to write into ``dest_dir`` for each file on success (optional).
+    :ivar accepted_into: the directory given to :meth:`accept`, or None.
+    :ivar declined: True once :meth:`decline` was called.
+    """
+
+    def __init__(self, peer: str, files: Sequence[FileInfo], *, from_contact: bool = True,
+                 outcomes: Mapping[str, errors.JingleFSError] | None = None,
+                 contents: Sequence[bytes] | None = None, path: PathKind = PathKind.S5B_DIRECT,
+                 id: str | None = None) -> None:
+        self.id = id or f"o{next(_ids)}"
+        self.peer = peer
+        self.files: Sequence[FileInfo] = list(files)
+        self.from_contact = from_contact
+        self.outcomes = dict(outcomes or {})
+        self.contents = list(contents) if contents is not None else None
+        self.path = path
+        self.accepted_into: Path | None = None
+        self.filenames: list[str] | None = None
+        self.declined = False
+        self.transfers: list[FakeTransfer] = []
+
+    async def accept(self, dest_dir: Path, *, filenames: Sequence[str] | None = None
+                     ) -> list[TransferLike]:
+        if self.declined or self.accepted_into is not None:
+            raise errors.LocalProtocolError("offer already answered")
+        self.accepted_into = Path(dest_dir)
+        self.filenames = list(filenames) if filenames is not None else None
+        for i, info in enumerate(self.files):
+            name = self.filenames[i] if self.filenames else info.name
+            target = Path(dest_dir) / Path(name).name
+            tid = f"{self.id}-{i}"
+            error = self.outcomes.get(info.name)
+            script: list[Step]
+            if error is not None:
+                script = failure_script(tid, info, error, peer=self.peer,
+                                        direction=Direction.RECEIVE, path=self.path)
+            else:
+                script = success_script(tid, info, peer=self.peer, direction=Direction.RECEIVE,
+                                        path=self.path, local_path=str(target))
+                if self.contents is not None:
+                    data = self.contents[i]
+                    script.insert(-1, _writer(target, data))
+            t = FakeTransfer(peer=self.peer, file=info, direction=Direction.RECEIVE,
+                             script=script, id=tid, error=error)
+            self.transfers.append(t)
+            t.start()
+        return list[TransferLike](self.transfers)
+
+    async def decline(self) -> None:
+        if self.accepted_into is not None:
+            raise errors.LocalProtocolError("offer already accepted")
+        self.declined = True
+
+
+class _Subscription:
+    """One ``FakeClient.events()`` iterator; ends when the client is closed."""
+
+    def __init__(self, subscribers: list[asyncio.Queue[ClientEvent | None]]) -> None:
+        self._subscribers = subscribers
+        self._queue: asyncio.Queue[ClientEvent | None] = asyncio.Queue()
+        subscribers.append(self._queue)
+        self._done = False
+
+    def __aiter__(self) -> _Subscription:
+        return self
+
+    async def __anext__(self) -> ClientEvent:
+        if self._done:
+            raise StopAsyncIteration
+        ev = await self._queue.get()
+        if ev is None:
+            self._done = True
+            if self._queue in self._subscribers:
+                self._subscribers.remove(self._queue)
+            raise StopAsyncIteration
+        return ev
+
+
+@dataclass
+class _SendCall:
+    recipient: str
+    paths: list[Path]
+    transport: str | None
+
+
+class FakeClient:
+    """A logged-in account (:class:`~jinglefs.api.ClientLike`), no network.
+
+    :ivar outcomes: file name -> error (that file fails) or a list of steps (its script).
+    :ivar send_error: raised by :meth:`send_files` itself (e.g. RecipientUnavailable).
+    :ivar sent: every :meth:`send_files` call, as ``_SendCall(recipient, paths, transport)``.
+    :ivar transfers: every transfer created by :meth:`send_files`.
+    :param end_offers: end :meth:`offers` once the offers given here are delivered
+        (like a connection that closes); otherwise it waits for :meth:`push_offer`.
+    """
+
+    def __init__(self, jid: str = "me@example.org/jinglefs", *,
+                 contacts: Sequence[Contact] = (), offers: Sequence[FakeOffer] = (),
+                 end_offers: bool = False, path: PathKind = PathKind.S5B_DIRECT) -> None:
+        self.jid = jid
+        self._contacts = list(contacts)
+        self.path = path
+        self.outcomes: dict[str, errors.JingleFSError | list[Step]] = {}
+        self.send_error: errors.JingleFSError | None = None
+        self.sent: list[_SendCall] = []
+        self.transfers: list[FakeTransfer] = []
+        self.closed = False
+        self._offers: asyncio.Queue[FakeOffer | None] = asyncio.Queue()
+        for offer in offers:
+            self._offers.put_nowait(offer)
+        if end_offers:
+            self._offers.put_nowait(None)
+        self._subscribers: list[asyncio.Queue[ClientEvent | None]] = []
+
+    def contacts(self) -> list[Contact]:
+        return list(self._contacts)
+
+    async def send_files(self, recipient: str, paths: Sequence[Path], *,
+                         transport: str | None = None) -> list[TransferLike]:
+        self.sent.append(_SendCall(recipient, [Path(p) for p in paths], transport))
+        if self.send_error is not None:
+            raise self.send_error
+        made: list[FakeTransfer] = []
+        for p in paths:
+            path = Path(p)
+            size = path.stat().st_size if path.is_file() else 0
+            info = FileInfo(path.name, size)
+            tid = f"t{next(_ids)}"
+            outcome = self.outcomes.get(path.name)
+            error: errors.JingleFSError | None = None
+            if outcome is None:
+                script = success_script(tid, info, peer=recipient, direction=Direction.SEND,
+                                        path=self.path, local_path=str(path))
+            elif isinstance(outcome, errors.JingleFSError):
+                error = outcome
+                script = failure_script(tid, info, outcome, peer=recipient,
+                                        direction=Direction.SEND, path=self.path)
+            else:
+                script = list(outcome)
+            t = FakeTransfer(peer=recipient, file=info, direction=Direction.SEND,
+                             script=script, id=tid, error=error)
+            made.append(t)
+        self.transfers.extend(made)
+        for t in made:
+            t.start()
+        return list[TransferLike](made)
+
+    # ------------------------------------------------------------- incoming
+
+    def push_offer(self, offer: FakeOffer) -> None:
+        """Deliver an offer to :meth:`offers` and, as OfferReceived, to :meth:`events`."""
+        self._offers.put_nowait(offer)
+        self.push_event(OfferReceived(offer))
+
+    def end_offers(self) -> None:
+        """Make :meth:`offers` finish (after the offers already queued)."""
+        self._offers.put_nowait(None)
+
+    def set_contacts(self, contacts: Sequence[Contact]) -> None:
+        """Replace the roster and announce it as ContactsChanged on :meth:`events`."""
+        self._contacts = list(contacts)
+        self.push_event(ContactsChanged(tuple(self._contacts)))
+
+    def push_event(self, event: ClientEvent) -> None:
+        for q in self._subscribers:
+            q.put_nowait(event)
+
+    async def offers(self) -> AsyncIterator[FakeOffer]:
+        while True:
+            offer = await self._offers.get()
+            if offer is None:
+                return
+            yield offer
+
+    def events(self) -> AsyncIterator[ClientEvent]:
+        """Client events from this call on (subscribed at once, not at the first ``anext``)."""
+        return _Subscription(self._subscribers)
+
+    async def aclose(self) -> None:
+        self.closed = True
+        self._offers.put_nowait(None)
+        for q in self._subscribers:
+            q.put_nowait(None)
+
+
+@dataclass
+class FakeConnect:
+    """A ``connect(account, settings)`` coroutine function returning a fixed client.
+
+    :ivar calls: the (Account, Settings) pairs it was called with.
+    """
+
+    client: FakeClient | None = None
+    error: errors.JingleFSError | None = None
+    calls: list[tuple[Account, Settings]] = field(default_factory=list)
+
+    async def __call__(self, account: Account, settings: Settings) -> FakeClient:
+        self.calls.append((account, settings))
+        if self.error is not None:
+            raise self.error
+        if self.client is None:
+            self.client = FakeClient(jid=f"{account.jid}/{account.resource}")
+        return self.client
+
+
+def fake_connect(client: FakeClient | None = None, *,
+                 error: errors.JingleFSError | None = None) -> FakeConnect:
+    """``main(argv, connect=fake_connect(client))``; None creates a FakeClient on connect.
+
+    A FakeClient may be built outside any event loop (its queues bind to the loop that
+    first uses them), but must then be used by one loop only.
+    """
+    return FakeConnect(client=client, error=error)
+
+
+class MemoryKeyring(KeyringBackend):
+    """An in-memory keyring backend: ``keyring.set_keyring(MemoryKeyring())``."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        try:
+            del self.store[(service, username)]
+        except KeyError:
+            raise PasswordDeleteError("no such password") from None

@@ -1,0 +1,605 @@
+"""The ICE rung: two IceSessions in one process on loopback (aiortc ICE + DTLS + SCTP).
+
+aioice skips 127.0.0.1 when gathering (perf-anchors.md "Network isolation"); IceSession takes
+``host_addresses=["127.0.0.1"]`` instead of a global monkeypatch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from slixmpp.exceptions import IqTimeout
+
+from jinglefs.errors import CandidatesFailed, StreamClosed, TransportError
+from jinglefs.events import PathKind
+from jinglefs.jingle.ice import (
+    DtlsFingerprint,
+    IceCandidate,
+    IceServers,
+    IceUdpTransport,
+    WebRtcDataChannelTransport,
+)
+from jinglefs.transports.ice import BUFFER_LIMIT, IceDataChannelStream, IceSession
+from jinglefs.xmpp.connection import XmppConnection
+from jinglefs.xmpp.extdisco import fetch_ice_servers, parse_services, pick_ice_servers
+from tests.servers.coturn import CoturnServer
+from tests.servers.prosody import ProsodyServer
+
+LO = ["127.0.0.1"]
+
+
+def make_pair(**kwargs: object) -> tuple[IceSession, IceSession]:
+    a_kw = {"host_addresses": LO, **kwargs}
+    return IceSession(initiator=True, **a_kw), IceSession(initiator=False, **a_kw)  # type: ignore[arg-type]
+
+
+async def negotiate(a: IceSession, b: IceSession) -> None:
+    """session-initiate (a -> b), session-accept (b -> a); the responder reads the offer first."""
+    await b.add_remote(await a.gather())
+    await a.add_remote(await b.gather())
+
+
+async def connect_pair(
+    a: IceSession, b: IceSession, timeout: float = 10.0
+) -> tuple[IceDataChannelStream, IceDataChannelStream]:
+    await negotiate(a, b)
+    sa, sb = await asyncio.gather(a.connect(timeout), b.connect(timeout))
+    return sa, sb
+
+
+async def pump(
+    sender: IceDataChannelStream,
+    receiver: IceDataChannelStream,
+    data: bytes,
+    write_size: int = 100_000,
+) -> bytes:
+    """Send ``data`` (in ``write_size`` writes), receive exactly len(data) bytes, return them."""
+
+    async def send() -> None:
+        for i in range(0, len(data), write_size):
+            await sender.send(data[i : i + write_size])
+
+    async def recv() -> bytes:
+        got = bytearray()
+        while len(got) < len(data):
+            chunk = await receiver.receive(1 << 20)
+            assert chunk, "end of stream before all bytes arrived"
+            got += chunk
+        return bytes(got)
+
+    _, received = await asyncio.gather(send(), recv())
+    return received
+
+
+@pytest.mark.parametrize("size", [1, 4095, 65537, 3_000_001])
+async def test_file_transfer_sha256(size: int) -> None:
+    a, b = make_pair()
+    sa, sb = await connect_pair(a, b)
+    data = os.urandom(size)
+    got = await pump(sa, sb, data)
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    await sa.aclose()
+    assert await sb.receive(10) == b""  # the sender's channel closed: end of stream
+    await sb.aclose()
+
+
+async def test_conversations_message_size_and_limits() -> None:
+    # Conversations sends 4096-byte messages; the peer's max-message-size caps ours.
+    a, b = make_pair(message_size=4096)
+    sa, sb = await connect_pair(a, b)
+    assert sa.message_size == 4096
+    assert sa._tx.label == "test" and sa._tx.protocol == "xmpp-jingle"
+    data = os.urandom(300_000)
+    assert await pump(sa, sb, data, write_size=300_000) == data
+    await sa.aclose()
+    await sb.aclose()
+
+
+async def test_both_directions_each_side_writes_its_own_channel() -> None:
+    a, b = make_pair()
+    sa, sb = await connect_pair(a, b)
+    ab, ba = os.urandom(500_000), os.urandom(400_000)
+    got_b, got_a = await asyncio.gather(pump(sa, sb, ab), pump(sb, sa, ba))
+    assert (got_b, got_a) == (ab, ba)
+    # Each side writes into its own channel and reads from the one the peer announced.
+    assert sa._rx_channel is not None and sa._rx_channel.id != sa._tx.id
+    assert sa._tx.id is not None and sb._tx.id is not None
+    assert sa._tx.id % 2 != sb._tx.id % 2  # RFC 8832 §6: DTLS client even, server odd
+    await sa.aclose()
+    await sb.aclose()
+
+
+async def test_back_pressure_keeps_buffered_amount_bounded() -> None:
+    a, b = make_pair()
+    sa, sb = await connect_pair(a, b)
+    peak = 0
+    original = sa._tx.send
+
+    def spy(data: bytes | str) -> None:
+        nonlocal peak
+        original(data)
+        peak = max(peak, sa._tx.bufferedAmount)
+
+    sa._tx.send = spy  # type: ignore[method-assign]
+    data = os.urandom(2_000_000)
+    assert await pump(sa, sb, data, write_size=len(data)) == data
+    assert 0 < peak <= BUFFER_LIMIT
+    await sa.aclose()
+    await sb.aclose()
+
+
+@pytest.mark.parametrize("delayed", [False, True])
+async def test_delayed_sack(delayed: bool) -> None:
+    # aiortc answers every DATA packet with a SACK; delayed SACKs (RFC 4960 §6.2) skip the
+    # SACK of every other in-order packet (gaps and duplicates are still acknowledged at once,
+    # and loopback in one process loses packets, so "fewer" is all that can be asserted).
+    a, b = make_pair(delayed_sack=delayed)
+    sa, sb = await connect_pair(a, b)
+    assert b._sctp is not None
+    counts = {"data": 0, "sack": 0}
+    base_handle, base_send = b._sctp._handle_data, b._sctp._send_chunk
+
+    async def handle(data: bytes) -> None:
+        counts["data"] += 1
+        await base_handle(data)
+
+    async def send_chunk(chunk: Any) -> None:
+        counts["sack"] += type(chunk).__name__ == "SackChunk"
+        await base_send(chunk)
+
+    b._sctp._handle_data = handle  # type: ignore[method-assign]
+    b._sctp._send_chunk = send_chunk  # type: ignore[method-assign]
+    data = os.urandom(2_000_000)
+    got = await pump(sa, sb, data, write_size=len(data))
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    await sa.drain()  # the tail is acknowledged too (by the SACK_DELAY timer at worst)
+    assert not sa._sctp._sent_queue
+    assert counts["data"] > 1000
+    if delayed:
+        assert counts["sack"] < counts["data"]
+    else:
+        assert counts["sack"] == counts["data"]
+    await sa.aclose()
+    await sb.aclose()
+
+
+async def test_selected_pair_and_roles() -> None:
+    a, b = make_pair()
+    assert a.selected_pair() is None
+    await negotiate(a, b)
+    offer, answer = a.local_payload(), b.local_payload()
+    # RFC 5763 §5: the offerer says actpass, the answerer active (it becomes the DTLS client).
+    assert offer.fingerprint is not None and offer.fingerprint.setup == "actpass"
+    assert answer.fingerprint is not None and answer.fingerprint.setup == "active"
+    assert (offer.sctp_port, offer.max_message_size) == (5000, 262144)
+    assert all(c.ip == "127.0.0.1" and c.type == "host" for c in offer.candidates)
+    sa, sb = await asyncio.gather(a.connect(10), b.connect(10))
+    pa, pb = a.selected_pair(), b.selected_pair()
+    assert pa is not None and pb is not None
+    assert pa.path is PathKind.ICE_DIRECT and pb.path is PathKind.ICE_DIRECT
+    assert pa.local_address == pb.remote_address and pa.remote_address == pb.local_address
+    assert pa.detail.startswith("host 127.0.0.1:")
+    assert a._dtls is not None and a._dtls._role == "server"
+    assert b._dtls is not None and b._dtls._role == "client"
+    await sa.aclose()
+    await sb.aclose()
+
+
+async def test_offer_with_setup_active_makes_responder_passive() -> None:
+    a, b = make_pair()
+    offer = await a.gather()
+    assert offer.fingerprint is not None
+    a._local_setup = "active"  # a peer that insists on being the DTLS client
+    offer = a.local_payload()
+    await b.add_remote(offer)
+    answer = await b.gather()
+    assert answer.fingerprint is not None and answer.fingerprint.setup == "passive"
+    await a.add_remote(answer)
+    a._dtls_client = lambda remote: True  # type: ignore[method-assign]
+    sa, sb = await asyncio.gather(a.connect(10), b.connect(10))
+    assert await pump(sa, sb, b"hello") == b"hello"
+    await sa.aclose()
+    await sb.aclose()
+
+
+def tamper(payload: WebRtcDataChannelTransport) -> WebRtcDataChannelTransport:
+    fp = payload.fingerprint
+    assert fp is not None
+    first = "00" if not fp.value.startswith("00") else "01"
+    bad = DtlsFingerprint(fp.hash, first + fp.value[2:], fp.setup)
+    return replace(payload, ice=replace(payload.ice, fingerprint=bad))
+
+
+@pytest.mark.parametrize("victim", ["initiator", "responder"])
+async def test_tampered_fingerprint_fails_cleanly_without_data(victim: str) -> None:
+    a, b = make_pair()
+    offer = await a.gather()
+    await b.add_remote(tamper(offer) if victim == "responder" else offer)
+    answer = await b.gather()
+    await a.add_remote(tamper(answer) if victim == "initiator" else answer)
+    results = await asyncio.gather(a.connect(8), b.connect(8), return_exceptions=True)
+    checker = results[0] if victim == "initiator" else results[1]
+    other = results[1] if victim == "initiator" else results[0]
+    assert isinstance(checker, TransportError)
+    assert str(checker) == (
+        "DTLS fingerprint mismatch: the peer's certificate is not the one announced in Jingle"
+        " (XEP-0320)"
+    )
+    # The other side (its own check passed) gets no stream either: no byte can flow.
+    assert isinstance(other, TransportError)
+    assert a._closed and b._closed
+
+
+async def test_peer_that_never_answers_fails_bounded() -> None:
+    # A UDP socket that swallows every check: aioice alone would retry for ~64 s.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        a, b = make_pair()
+        await b.gather()
+        answer = b.local_payload()
+        fake = answer.trickle(
+            (IceCandidate(1, "1", "127.0.0.1", port, 2122260223, "host", id="x"),)
+        )
+        fake = replace(fake, ice=replace(fake.ice, fingerprint=answer.fingerprint))
+        await a.gather()
+        await a.add_remote(fake)
+        with pytest.raises(CandidatesFailed) as info:
+            async with asyncio.timeout(30):  # a bound for the test itself, not a timing claim
+                await a.connect(timeout=1.5)
+        assert str(info.value) == "no ICE candidate pair answered within 1.5 s"
+        assert a._closed
+        await b.close()
+
+
+async def test_end_of_candidates_assumed_after_grace() -> None:
+    # Jingle has no end-of-candidates: connect() signals it to aioice after candidate_grace;
+    # candidates trickled later are ignored (RFC 8838 §14).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        a, b = make_pair(candidate_grace=0.2)
+        await b.gather()
+        answer = b.local_payload()
+        first = answer.trickle((IceCandidate(1, "1", "127.0.0.1", port, 1, "host", id="x"),))
+        await a.gather()
+        await a.add_remote(replace(first, ice=replace(first.ice, fingerprint=answer.fingerprint)))
+        seen: list[bool] = []
+
+        async def late() -> None:
+            await asyncio.sleep(0.6)
+            seen.append(a._conn._remote_candidates_end)
+            await a.add_remote(answer)  # b's real candidates, too late
+            seen.append(len(a.remote_candidates) == 1)
+
+        with pytest.raises(CandidatesFailed):
+            await asyncio.gather(a.connect(timeout=1.2), late())
+        assert seen == [True, True]
+        await b.close()
+
+
+async def test_bogus_candidates_are_ignored() -> None:
+    a, b = make_pair()
+    await negotiate(a, b)
+    answer = b.local_payload()
+    junk = (
+        IceCandidate(2, "9", "127.0.0.1", 9, 1, "host", id="rtcp"),  # component 2
+        IceCandidate(1, "9", "127.0.0.1", 9, 1, "prflx", id="p"),  # aioice learns these itself
+        answer.candidates[0],  # duplicate address
+    )
+    await a.add_remote(answer.trickle(junk))
+    assert len(a.remote_candidates) == len(answer.candidates)
+    sa, sb = await asyncio.gather(a.connect(10), b.connect(10))
+    assert await pump(sb, sa, b"x" * 1000) == b"x" * 1000
+    await sa.aclose()
+    await sb.aclose()
+
+
+async def test_trickled_candidates_after_accept() -> None:
+    # session-accept without candidates, then one transport-info per candidate (Conversations).
+    a, b = make_pair()
+    await b.add_remote(await a.gather())
+    answer = await b.gather()
+    await a.add_remote(
+        answer.trickle(()).__class__(
+            answer.sctp_port,
+            answer.max_message_size,
+            IceUdpTransport(answer.ice.ufrag, answer.ice.pwd, (), answer.fingerprint),
+        )
+    )
+
+    async def trickle_later() -> None:
+        await asyncio.sleep(0.2)
+        for c in answer.candidates:
+            await a.add_remote(answer.trickle((c,)))
+
+    sa, sb, _ = await asyncio.gather(a.connect(10), b.connect(10), trickle_later())
+    assert await pump(sa, sb, b"late") == b"late"
+    await sa.aclose()
+    await sb.aclose()
+
+
+async def test_first_payload_must_carry_credentials_and_fingerprint() -> None:
+    a, b = make_pair()
+    answer = await b.gather()
+    with pytest.raises(TransportError) as info:
+        await a.add_remote(answer.trickle(answer.candidates))
+    assert str(info.value) == "the peer's ICE transport lacks ufrag, pwd or fingerprint"
+    await a.close()
+    await b.close()
+
+
+async def test_send_after_close_raises() -> None:
+    a, b = make_pair()
+    sa, sb = await connect_pair(a, b)
+    await sb.aclose()
+    with pytest.raises(StreamClosed):
+        for _ in range(100):  # the peer's abort reaches us within a few loop turns
+            await sa.send(b"x" * 70000)
+            await asyncio.sleep(0.01)
+    await sa.aclose()
+
+
+# ------------------------------------------------------------------ TURN (coturn on loopback)
+
+
+def turn_servers(turn: CoturnServer) -> IceServers:
+    user, password = turn.rest_credentials()
+    return IceServers(
+        stun_host=turn.host,
+        stun_port=turn.port,
+        turn_host=turn.host,
+        turn_port=turn.port,
+        turn_username=user,
+        turn_password=password,
+    )
+
+
+async def test_relay_only_through_coturn(coturn: CoturnServer) -> None:
+    a, b = make_pair(servers=turn_servers(coturn), relay_only=True)
+    sa, sb = await connect_pair(a, b, timeout=15)
+    pa, pb = a.selected_pair(), b.selected_pair()
+    assert pa is not None and pa.path is PathKind.ICE_RELAY and pa.local_type == "relay"
+    assert pb is not None and pb.path is PathKind.ICE_RELAY
+    assert all(c.type == "relay" for c in a.local_payload().candidates)
+    data = os.urandom(1_000_000)
+    assert hashlib.sha256(await pump(sa, sb, data)).digest() == hashlib.sha256(data).digest()
+    await sa.aclose()
+    await sb.aclose()
+
+
+async def _late_direct(turn: CoturnServer, relay_delay: float) -> PathKind:
+    """Both host candidates reach the other side 0.3 s late (as when a NAT drops the first
+    direct checks); the relay candidates are there at once."""
+    # TURN only: on loopback a srflx candidate would just be the host address again.
+    servers = replace(turn_servers(turn), stun_host=None)
+    a = IceSession(initiator=True, host_addresses=LO, servers=servers, relay_delay=relay_delay)
+    b = IceSession(initiator=False, host_addresses=LO, servers=servers)
+
+    def split(
+        p: WebRtcDataChannelTransport,
+    ) -> tuple[WebRtcDataChannelTransport, tuple[IceCandidate, ...]]:
+        hosts = tuple(c for c in p.candidates if c.type == "host")
+        others = tuple(c for c in p.candidates if c.type != "host")
+        assert hosts and any(c.type == "relay" for c in others)
+        return replace(p, ice=replace(p.ice, candidates=others)), hosts
+
+    offer, a_hosts = split(await a.gather())
+    await b.add_remote(offer)
+    answer, b_hosts = split(await b.gather())
+    await a.add_remote(answer)
+
+    async def late() -> None:
+        await asyncio.sleep(0.3)
+        await a.add_remote(answer.trickle(b_hosts))
+        await b.add_remote(offer.trickle(a_hosts))
+
+    sa, sb, _ = await asyncio.gather(a.connect(15), b.connect(15), late())
+    pair = a.selected_pair()
+    assert pair is not None
+    assert await pump(sa, sb, b"ok") == b"ok"
+    await sa.aclose()
+    await sb.aclose()
+    return pair.path
+
+
+async def test_relay_hold_lets_late_direct_pair_win(coturn: CoturnServer) -> None:
+    assert await _late_direct(coturn, relay_delay=1.5) is PathKind.ICE_DIRECT
+
+
+async def test_without_relay_hold_the_relay_wins(coturn: CoturnServer) -> None:
+    # The aioice behaviour the hold exists for (natlab pitfall 3): first answer is nominated.
+    assert await _late_direct(coturn, relay_delay=0.0) is PathKind.ICE_RELAY
+
+
+# ------------------------------------------------------------------ XEP-0215 (extdisco)
+
+EXT = "urn:xmpp:extdisco:2"
+
+
+def services(*attrs: str) -> ET.Element:
+    inner = "".join(f"<service {a}/>" for a in attrs)
+    return ET.fromstring(f"<services xmlns='{EXT}'>{inner}</services>")
+
+
+# What Prosody's mod_turn_external answers (natlab/README.md), host/ports illustrative.
+PROSODY_SERVICES = services(
+    "type='stun' transport='tcp' host='203.0.113.1' port='3478'",
+    "type='stun' transport='udp' host='203.0.113.1' port='3478'",
+    "type='turn' transport='tcp' host='203.0.113.1' port='3478' username='1795328558'"
+    " password='dE9Rbn+HoiU6wDLZqT9xgmhvKlk=' expires='2026-11-22T06:22:38Z' restricted='1'",
+    "type='turn' transport='udp' host='203.0.113.1' port='3478' username='1795328558'"
+    " password='dE9Rbn+HoiU6wDLZqT9xgmhvKlk=' expires='2026-11-22T06:22:38Z' restricted='1'",
+)
+
+
+def test_extdisco_prosody_answer() -> None:
+    servers = pick_ice_servers(parse_services(PROSODY_SERVICES))
+    assert servers == IceServers(
+        stun_host="203.0.113.1",
+        stun_port=3478,
+        turn_host="203.0.113.1",
+        turn_port=3478,
+        turn_username="1795328558",
+        turn_password="dE9Rbn+HoiU6wDLZqT9xgmhvKlk=",
+        turn_transport="udp",  # udp preferred although tcp came first
+        turn_ssl=False,
+        turn_expires=datetime(2026, 11, 22, 6, 22, 38, tzinfo=UTC),
+    )
+
+
+def test_extdisco_conversations_rules() -> None:
+    parsed = parse_services(
+        services(
+            "type='stun' host='a.example' transport='udp'",  # no port
+            "type='stun' host='b.example' port='3478'",  # no transport
+            "type='stun' host='c.example' port='99999' transport='udp'",  # bad port
+            "type='stuns' host='d.example' port='5349' transport='udp'",  # TLS over udp
+            "type='turn' host='e.example' port='3478' transport='udp'",  # no credentials
+            "type='ftp' host='f.example' port='21' transport='tcp'",  # not stun/turn
+            "type='turn' host='g.example' port='3478' transport='udp' username='u'"
+            " password='p' action='remove'",  # a push removing it
+            "type='turns' host='h.example' port='5349' transport='tcp' username='u' password='p'",
+            "type='stun' host='i.example' port='3478' transport='udp'",
+        )
+    )
+    assert [s.host for s in parsed] == ["e.example", "h.example", "i.example"]
+    servers = pick_ice_servers(parsed)
+    assert servers is not None
+    assert (servers.stun_host, servers.stun_port) == ("i.example", 3478)
+    assert (servers.turn_host, servers.turn_transport, servers.turn_ssl) == (
+        "h.example",
+        "tcp",
+        True,
+    )
+
+
+def test_extdisco_nothing_usable() -> None:
+    assert pick_ice_servers(parse_services(services("type='turn' host='x' port='1'"))) is None
+
+
+async def _login(server: ProsodyServer, user: str) -> XmppConnection:
+    conn = XmppConnection(server.account(user), features=[], on_jingle=lambda *_: None)
+    await conn.connect(10)
+    return conn
+
+
+async def test_extdisco_from_prosody_then_relay_transfer(
+    prosody_factory: Callable[..., ProsodyServer], coturn: CoturnServer
+) -> None:
+    server = prosody_factory(turn=coturn, proxy65=False)
+    alice, bob = await _login(server, "alice"), await _login(server, "bob")
+    try:
+        sa_servers = await fetch_ice_servers(alice.xmpp, server.domain)
+        sb_servers = await fetch_ice_servers(bob.xmpp, server.domain)
+    finally:
+        await alice.aclose()
+        await bob.aclose()
+    assert sa_servers is not None and sb_servers is not None
+    assert (sa_servers.turn_host, sa_servers.turn_port) == (coturn.host, coturn.port)
+    assert sa_servers.turn_transport == "udp" and sa_servers.turn_expires is not None
+    assert (sa_servers.stun_host, sa_servers.stun_port) == (coturn.host, coturn.port)
+    # The credentials Prosody minted are accepted by coturn: relay-only ICE connects.
+    a = IceSession(initiator=True, host_addresses=LO, servers=sa_servers, relay_only=True)
+    b = IceSession(initiator=False, host_addresses=LO, servers=sb_servers, relay_only=True)
+    sa, sb = await connect_pair(a, b, timeout=15)
+    pair = a.selected_pair()
+    assert pair is not None and pair.path is PathKind.ICE_RELAY
+    assert await pump(sa, sb, b"via turn") == b"via turn"
+    await sa.aclose()
+    await sb.aclose()
+
+
+async def test_extdisco_server_without_it(prosody: ProsodyServer) -> None:
+    conn = await _login(prosody, "alice")
+    try:
+        assert await fetch_ice_servers(conn.xmpp, prosody.domain) is None
+    finally:
+        await conn.aclose()
+
+
+class _FakeIq:
+    def __init__(self, xmpp: _FakeXmpp, to: str) -> None:
+        self.xmpp, self.to, self.payload = xmpp, to, ET.Element("none")
+
+    def append(self, el: ET.Element) -> None:
+        self.payload = el
+
+    async def send(self, timeout: float) -> _FakeIq:
+        self.xmpp.sent.append(self.payload)
+        answer = self.xmpp.answers.get(self.payload.tag)
+        if answer is None:
+            raise IqTimeout(None)
+        reply = _FakeIq(self.xmpp, self.to)
+        reply.xml = ET.Element("{jabber:client}iq", {"type": "result"})  # type: ignore[attr-defined]
+        reply.xml.append(answer)  # type: ignore[attr-defined]
+        return reply
+
+
+class _FakeXmpp:
+    """Just enough of slixmpp.BaseXMPP for fetch_ice_servers: make_iq + iq.send."""
+
+    def __init__(self, answers: dict[str, ET.Element]) -> None:
+        self.answers = answers
+        self.sent: list[ET.Element] = []
+
+    def make_iq(self, ito: str, itype: str) -> _FakeIq:
+        assert itype == "get"
+        return _FakeIq(self, ito)
+
+
+DISCO = "http://jabber.org/protocol/disco#info"
+
+
+def disco(*features: str) -> ET.Element:
+    q = ET.Element(f"{{{DISCO}}}query")
+    for f in features:
+        ET.SubElement(q, f"{{{DISCO}}}feature", {"var": f})
+    return q
+
+
+async def test_extdisco_restricted_service_gets_credentials() -> None:
+    creds = ET.fromstring(
+        f"<credentials xmlns='{EXT}'><service type='turn' host='t.example' port='3478'"
+        " transport='udp' username='u1' password='p1'/></credentials>"
+    )
+    fake = _FakeXmpp(
+        {
+            f"{{{DISCO}}}query": disco(EXT),
+            f"{{{EXT}}}services": services(
+                "type='turn' host='t.example' port='3478' transport='udp' restricted='1'"
+            ),
+            f"{{{EXT}}}credentials": creds,
+        }
+    )
+    servers = await fetch_ice_servers(fake, "example.org")  # type: ignore[arg-type]
+    assert servers is not None
+    assert (servers.turn_host, servers.turn_username, servers.turn_password) == (
+        "t.example",
+        "u1",
+        "p1",
+    )
+    request = fake.sent[-1]
+    assert request.tag == f"{{{EXT}}}credentials"
+    (svc,) = list(request)
+    assert svc.attrib == {"host": "t.example", "type": "turn", "port": "3478"}
+
+
+async def test_extdisco_needs_the_disco_feature() -> None:
+    fake = _FakeXmpp({f"{{{DISCO}}}query": disco("urn:xmpp:extdisco:1")})
+    assert await fetch_ice_servers(fake, "example.org") is None  # type: ignore[arg-type]
+    assert len(fake.sent) == 1  # no <services/> query without the :2 feature
+
+
+async def test_extdisco_unanswered_query_gives_none() -> None:
+    fake = _FakeXmpp({f"{{{DISCO}}}query": disco(EXT)})  # <services/> times out
+    assert await fetch_ice_servers(fake, "example.org", timeout=0.1) is None  # type: ignore[arg-type]

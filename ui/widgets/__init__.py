@@ -1,0 +1,1 @@
+"""Windows, dialogs and views of the desktop app."""

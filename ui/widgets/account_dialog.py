@@ -1,0 +1,163 @@
+"""First-run (and "Account…") dialog: JID, password, optional server, port and certificate."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from jinglefs.api import Account
+
+from ..accounts import AccountInfo
+from ..aio import spawn
+from ..text import safe_text
+
+#: Tries the account; raises with a reason (AuthError, ConnectError…) when it does not work.
+LoginFn = Callable[[Account], Awaitable[None]]
+#: Saves the account and password; returns a remark for the user (e.g. no keyring) or "".
+SaveFn = Callable[[AccountInfo, str, bool], Awaitable[str]]
+#: Turns an exception from LoginFn into a sentence.
+DescribeFn = Callable[[BaseException, Account], str]
+
+
+class AccountDialog(QDialog):
+    def __init__(self, login: LoginFn, save: SaveFn, describe: DescribeFn,
+                 initial: AccountInfo | None = None, message: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._login, self._save, self._describe = login, save, describe
+        self.setWindowTitle("jinglefs account")
+        self.setMinimumWidth(460)
+        self.remark = ""
+
+        intro = QLabel("Sign in with your XMPP account. Files go straight to your contacts; "
+                       "the server only helps them find each other.")
+        intro.setWordWrap(True)
+        self.jid = QLineEdit()
+        self.jid.setPlaceholderText("you@example.org")
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.remember = QCheckBox("Remember the password in the system keyring")
+        self.remember.setChecked(True)
+        self.server = QLineEdit()
+        self.server.setPlaceholderText("found automatically")
+        self.port = QSpinBox()
+        self.port.setRange(0, 65535)
+        self.port.setSpecialValueText("default")
+        self.ca_file = QLineEdit()
+        self.ca_file.setPlaceholderText("only for servers with a self-signed certificate")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_ca)
+        ca_row = QHBoxLayout()
+        ca_row.addWidget(self.ca_file, 1)
+        ca_row.addWidget(browse)
+        self.plaintext = QCheckBox("Allow an unencrypted connection (local test servers only)")
+
+        form = QFormLayout()
+        form.addRow("&Address (JID):", self.jid)
+        form.addRow("&Password:", self.password)
+        form.addRow("", self.remember)
+        form.addRow("&Server:", self.server)
+        form.addRow("P&ort:", self.port)
+        form.addRow("Trusted certificate:", ca_row)
+        form.addRow("", self.plaintext)
+
+        self.status = QLabel(message)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setWordWrap(True)
+        self._set_error(bool(message))
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.connect_button = self.buttons.addButton(
+            "&Connect", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.connect_button.setDefault(True)
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+
+        if initial is not None:
+            self.jid.setText(initial.jid)
+            self.server.setText(initial.server or "")
+            self.port.setValue(initial.port or 0)
+            self.ca_file.setText(initial.ca_file or "")
+            self.plaintext.setChecked(initial.allow_plaintext)
+            self.password.setFocus()
+
+    def _browse_ca(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Trusted certificate", "",
+                                              "PEM certificates (*.pem *.crt);;All files (*)")
+        if path:
+            self.ca_file.setText(path)
+
+    def _set_error(self, error: bool) -> None:
+        self.status.setStyleSheet("color: #b3261e;" if error else "")
+
+    def info(self) -> AccountInfo:
+        return AccountInfo(
+            jid=self.jid.text().strip(),
+            server=self.server.text().strip() or None,
+            port=self.port.value() or None,
+            ca_file=self.ca_file.text().strip() or None,
+            allow_plaintext=self.plaintext.isChecked(),
+        )
+
+    def validate(self) -> str:
+        jid = self.jid.text().strip()
+        local, at, domain = jid.partition("@")
+        if not at or not local or not domain or "/" in domain or " " in jid:
+            return "Enter your address as name@server, for example alice@example.org."
+        if not self.password.text():
+            return "Enter your password."
+        return ""
+
+    def _busy(self, busy: bool) -> None:
+        for w in (self.jid, self.password, self.server, self.port, self.ca_file,
+                  self.connect_button, self.remember, self.plaintext):
+            w.setEnabled(not busy)
+
+    def submit(self) -> None:
+        problem = self.validate()
+        if problem:
+            self.status.setText(problem)
+            self._set_error(True)
+            return
+        spawn(self._try())
+
+    async def _try(self) -> None:
+        info = self.info()
+        password = self.password.text()
+        account = Account(jid=info.jid, password=password, server=info.server, port=info.port,
+                          ca_file=info.ca_file, allow_plaintext=info.allow_plaintext)
+        self._busy(True)
+        self._set_error(False)
+        self.status.setText(f"Connecting as {safe_text(info.jid)}…")
+        try:
+            await self._login(account)
+        except Exception as exc:
+            self.status.setText(self._describe(exc, account))
+            self._set_error(True)
+            self._busy(False)
+            self.password.setFocus()
+            return
+        self.remark = await self._save(info, password, self.remember.isChecked())
+        self._busy(False)
+        self.accept()

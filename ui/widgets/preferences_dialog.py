@@ -1,0 +1,98 @@
+"""Preferences: where files go, what to do with strangers, the auto-accept rules."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..storage import STRANGERS_ASK, STRANGERS_DECLINE, Preferences
+from ..text import human_size, safe_text
+
+
+class PreferencesDialog(QDialog):
+    def __init__(self, prefs: Preferences, default_download_dir: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.prefs = prefs
+        self.setWindowTitle("jinglefs preferences")
+        self.setMinimumWidth(560)
+
+        self.download_dir = QLineEdit(prefs.download_dir)
+        self.download_dir.setPlaceholderText(default_download_dir)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.download_dir, 1)
+        row.addWidget(browse)
+
+        self.strangers = QComboBox()
+        self.strangers.addItem("Ask me", STRANGERS_ASK)
+        self.strangers.addItem("Decline without asking", STRANGERS_DECLINE)
+        self.strangers.setCurrentIndex(max(0, self.strangers.findData(prefs.strangers)))
+
+        self.close_to_tray = QCheckBox("Keep receiving when the window is closed")
+        self.close_to_tray.setToolTip("jinglefs stays in the system tray. Desktops without a "
+                                      "tray (stock GNOME) quit when the window closes.")
+        self.close_to_tray.setChecked(prefs.close_to_tray)
+
+        self.rules = QListWidget()
+        self.rules.setAccessibleName("Always accept from")
+        for jid, limit in sorted(prefs.auto_accept.items()):
+            item = QListWidgetItem(f"{safe_text(jid)}: up to {human_size(limit)}")
+            item.setData(256, jid)
+            self.rules.addItem(item)
+        remove = QPushButton("&Remove rule")
+        remove.clicked.connect(self._remove_rule)
+
+        form = QFormLayout()
+        form.addRow("Save received files in:", row)
+        form.addRow("Files from people not in my contacts:", self.strangers)
+        form.addRow("", self.close_to_tray)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Always accept files from these contacts (set in the accept "
+                                "dialog):"))
+        layout.addWidget(self.rules)
+        row2 = QHBoxLayout()
+        row2.addWidget(remove)
+        row2.addStretch(1)
+        layout.addLayout(row2)
+        layout.addWidget(buttons)
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Save received files in",
+                                                self.download_dir.text())
+        if path:
+            self.download_dir.setText(path)
+
+    def _remove_rule(self) -> None:
+        for item in self.rules.selectedItems():
+            self.rules.takeItem(self.rules.row(item))
+
+    def apply(self) -> None:
+        """Copy the dialog's choices into the preferences (the caller saves them)."""
+        self.prefs.download_dir = self.download_dir.text().strip()
+        self.prefs.strangers = str(self.strangers.currentData())
+        self.prefs.close_to_tray = self.close_to_tray.isChecked()
+        kept = {self.rules.item(i).data(256) for i in range(self.rules.count())}
+        self.prefs.auto_accept = {j: v for j, v in self.prefs.auto_accept.items() if j in kept}
