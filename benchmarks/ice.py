@@ -12,13 +12,15 @@ signalling (SDP for ``bare``, the Jingle transport XML for jinglefs) over pipes.
   ``bufferedAmount`` at most 256 KiB; the receiver counts and discards.
 * ``jNk``: jinglefs (:class:`jinglefs.transports.ice.IceSession`, ``message_size`` N KiB):
   the sender reads a file and hashes it (sha-256), the receiver hashes and writes a file; the
-  digests are compared.  ``j4k`` is Conversations' message size.  ``-ds`` (``j64k-ds``) turns
-  on delayed SACKs (RFC 4960 §6.2) on both sides.
+  digests are compared.  ``j4k`` is Conversations' message size.  jinglefs delays SACKs
+  (RFC 4960 §6.2) by default; ``-sack1`` (``j64k-sack1``) restores aiortc's one SACK per packet.
 
 Host candidates are 127.0.0.1 only (jinglefs: ``host_addresses``; bare: aioice's
 ``get_host_addresses`` patched in that child, as perf-anchors.md did), no STUN/TURN.
 MB/s = 10^6 bytes / receiver wall time from connected to last byte.  CPU = share of one
-core of each process over the same span (getrusage).  Compare rows of one run only.
+core of each process over the same span (getrusage).  MB/CPU-s = MB/s divided by the CPU
+share of the busier process (bytes per CPU-second: on a shared, loaded machine this moves less
+than MB/s).  Modes are interleaved rep by rep.  Compare rows of one run only.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ async def _bare(role: str, size: int, pipe: _Pipe) -> dict[str, Any]:
         await opened.wait()
         message = os.urandom(65536)
         sent = 0
+        t0, c0 = time.perf_counter(), _cpu()
         while sent < size:
             chunk = message[: min(65536, size - sent)]
             while channel.bufferedAmount + len(chunk) > BUFFER_LIMIT:
@@ -108,6 +111,7 @@ async def _bare(role: str, size: int, pipe: _Pipe) -> dict[str, Any]:
                 await writable.wait()
             channel.send(chunk)
             sent += len(chunk)
+        result = {"cpu": (_cpu() - c0) / (time.perf_counter() - t0)}
         await pipe.get()  # the receiver has everything
     else:
         got = 0
@@ -200,7 +204,7 @@ def child(args: argparse.Namespace) -> None:
             return await _bare(args.role, args.size, pipe)
         base, _, flag = args.mode.partition("-")
         message_size = int(base[1:-1]) * 1024
-        return await _jinglefs(args.role, args.size, message_size, flag == "ds", args.path, pipe)
+        return await _jinglefs(args.role, args.size, message_size, flag != "sack1", args.path, pipe)
 
     if args.loop == "uvloop":
         import uvloop
@@ -224,7 +228,9 @@ async def _relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter, out: dict
             await dst.drain()
 
 
-async def one_run(mode: str, loop: str, size: int, src: str, dst: str) -> dict[str, Any]:
+async def one_run(
+    mode: str, loop: str, size: int, src: str, dst: str, profile: str | None = None
+) -> dict[str, Any]:
     def spawn(role: str, path: str) -> Any:
         return asyncio.create_subprocess_exec(
             sys.executable,
@@ -246,6 +252,27 @@ async def one_run(mode: str, loop: str, size: int, src: str, dst: str) -> dict[s
 
     recv = await spawn("recv", dst)
     send = await spawn("send", src)
+    spies = []
+    if profile:
+        # --profile DIR: py-spy attached to each child, collapsed stacks in DIR/MODE-LOOP-ROLE.txt
+        for role, proc in (("recv", recv), ("send", send)):
+            out = os.path.join(profile, f"{mode}-{loop}-{role}.txt")
+            spies.append(
+                await asyncio.create_subprocess_exec(
+                    "py-spy",
+                    "record",
+                    "--pid",
+                    str(proc.pid),
+                    "-r",
+                    "250",
+                    "-f",
+                    "raw",
+                    "-o",
+                    out,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
     r_out: dict[str, Any] = {}
     s_out: dict[str, Any] = {}
     await asyncio.wait_for(
@@ -257,6 +284,8 @@ async def one_run(mode: str, loop: str, size: int, src: str, dst: str) -> dict[s
         ),
         timeout=300,
     )
+    for spy in spies:
+        await spy.wait()
     if r_out.get("bytes") != size:
         raise RuntimeError(f"{mode}/{loop}: receiver got {r_out.get('bytes')} of {size} bytes")
     if mode != "bare" and r_out["sha256"] != s_out["sha256"]:
@@ -277,19 +306,28 @@ async def parent(args: argparse.Namespace) -> None:
                 f.write(os.urandom(READ_SIZE))
             f.truncate(size)
         print(f"# {size} bytes, {args.reps} reps; median (min-max) MB/s, CPU send/recv")
+        modes = args.modes.split(",")
         for loop in args.loops.split(","):
-            bare: float | None = None
-            for mode in args.modes.split(","):
-                runs = [await one_run(mode, loop, size, src, dst) for _ in range(args.reps)]
-                rates = [r["mbps"] for r in runs]
+            # Interleave the modes rep by rep, so that load from other processes on this
+            # shared machine hits every mode alike.
+            runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+            for _ in range(args.reps):
+                for mode in modes:
+                    runs[mode].append(await one_run(mode, loop, size, src, dst, args.profile))
+            bare = statistics.median(r["mbps"] for r in runs["bare"]) if "bare" in runs else None
+            for mode in modes:
+                rates = [r["mbps"] for r in runs[mode]]
                 med = statistics.median(rates)
-                if mode == "bare":
-                    bare = med
                 ratio = f"  {med / bare:5.0%} of bare" if bare and mode != "bare" else ""
+                # MB per CPU-second of the busier process: less sensitive to other load.
+                eff = statistics.median(
+                    r["mbps"] / max(r["cpu_send"], r["cpu_recv"]) for r in runs[mode]
+                )
                 print(
-                    f"{loop:8} {mode:5} {med:6.1f} ({min(rates):.1f}-{max(rates):.1f}) MB/s"
-                    f"  CPU {statistics.median(r['cpu_send'] for r in runs):.2f}"
-                    f"/{statistics.median(r['cpu_recv'] for r in runs):.2f}{ratio}",
+                    f"{loop:8} {mode:8} {med:6.1f} ({min(rates):.1f}-{max(rates):.1f}) MB/s"
+                    f"  CPU {statistics.median(r['cpu_send'] for r in runs[mode]):.2f}"
+                    f"/{statistics.median(r['cpu_recv'] for r in runs[mode]):.2f}"
+                    f"  {eff:5.1f} MB/CPU-s{ratio}",
                     flush=True,
                 )
 
@@ -306,7 +344,8 @@ def main() -> None:
     parser.add_argument("--size-mb", type=float, default=64)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--loops", default="asyncio,uvloop")
-    parser.add_argument("--modes", default="bare,j64k,j16k,j4k,j64k-ds")
+    parser.add_argument("--modes", default="bare,j64k,j16k,j4k,j64k-sack1")
+    parser.add_argument("--profile", metavar="DIR", help="run the children under py-spy")
     args = parser.parse_args()
     if args.cmd == "child":
         child(args)

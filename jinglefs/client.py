@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import errors
@@ -41,7 +41,7 @@ from .jingle.session import JingleSession, SessionState
 from .negotiation.base import NegotiatorFactory
 from .negotiation.ibb import IbbNegotiator
 from .transfer.hashing import SUPPORTED_ALGOS
-from .transfer.names import safe_relative_path
+from .transfer.names import UnsafePathError, safe_filename, safe_relative_path
 from .transfer.receiver import IncomingFile
 from .transfer.sender import open_for_sending
 from .xmpp.connection import JingleReply, XmppConnection
@@ -357,17 +357,23 @@ class Client:
             if factory is None or desc.file.size is None:
                 continue  # left out of session-accept = rejected (XEP-0166 §7.2.8)
             name = names[index] if names and index < len(names) else (desc.file.name or "file")
-            rel = safe_relative_path(name)
+            try:
+                rel = safe_relative_path(name)
+            except UnsafePathError:
+                # '..' or an absolute path from a peer: keep only a safe file name, inside
+                # the chosen folder.
+                rel = PurePosixPath(safe_filename(name))
             expected = {a: v for a, v in desc.file.hashes}
+            folder = rel.parent if rel.parent != PurePosixPath(".") else None
+            # XEP-0234 §8: resume only when the sender said it supports ranges.
             incoming = IncomingFile.find_resumable(
                 dest_dir, rel.name, desc.file.size, peer=bare, hashes=expected,
-                relative_dir=str(rel.parent) if str(rel.parent) != "." else None) \
-                if desc.file.range is not None else None
+                date=desc.file.date, relative_dir=folder) if desc.file.range is not None \
+                else None
             if incoming is None:
-                incoming = IncomingFile.create(
-                    dest_dir, rel.name, desc.file.size, peer=bare, hashes=expected,
-                    date=desc.file.date,
-                    relative_dir=str(rel.parent) if str(rel.parent) != "." else None)
+                incoming = IncomingFile.create(dest_dir, rel.name, desc.file.size, peer=bare,
+                                               hashes=expected, date=desc.file.date,
+                                               relative_dir=folder)
             negotiator = factory(driver.context(content.name))
             driver.receiver_content(content.name, negotiator)
             answer = await negotiator.answer(content.transport)  # type: ignore[arg-type]
@@ -424,7 +430,7 @@ def _expand(paths: Sequence[Path]) -> list[tuple[Path, str]]:
                         continue
                     out.append((full, str(full.relative_to(path.parent).as_posix())))
         else:
-            open_for_sending(path)  # raises StorageError / UsageError with a clear reason
+            open_for_sending(path).close()  # raises StorageError with a clear reason
             out.append((path, path.name))
     if not out:
         raise errors.UsageError("nothing to send")

@@ -329,6 +329,10 @@ class SessionDriver:
         except asyncio.CancelledError:
             self._fail(transfer, errors.Cancelled("cancelled here"), Reason.CANCEL)
             raise
+        except Exception as e:
+            self.log.exception("sender flow crashed")
+            self._fail(transfer, errors.TransferError(f"internal error: {e!r}"),
+                       Reason.GENERAL_ERROR)
         finally:
             if stream is not None:
                 await _close_quietly(stream.stream)
@@ -377,6 +381,7 @@ class SessionDriver:
                            transfer: TransferHandle) -> None:
         name = content.name
         connected: Connected | None = None
+        #: a partial is kept for resume unless its bytes are known to be bad
         keep_partial = True
         try:
             connected = await self._connect_as_responder(name, transfer)
@@ -384,36 +389,38 @@ class SessionDriver:
             await self._with_stall_guard(incoming.receive(connected.stream,
                                                           on_progress=meter.update), transfer)
             meter.finish()
+            keep_partial = False  # from here on a failure means the bytes are wrong
             await self._refuse_surplus(connected)
             expected = await self._expected_hashes(name, content)
-            try:
-                final = incoming.finish(expected)
-            except errors.ChecksumMismatch:
-                keep_partial = False
-                raise
-            if expected:
-                algo, digest = _strongest(incoming.digests, expected)
-                transfer.emit(Verified(transfer.id, algo=algo, digest=digest))
+            final = await asyncio.to_thread(incoming.finish, expected)
+            verification = incoming.verification
+            if incoming.verified and verification.algo is not None:
+                transfer.emit(Verified(transfer.id, algo=verification.algo,
+                                       digest=incoming.digests.get(verification.algo, b"")))
             self.session.send_info(Received(content.creator, name), time.monotonic())
             self.pump()
             self._content_done(name)
             transfer.emit(Completed(transfer.id, path=str(final), size=incoming.size,
-                                    hashes=dict(incoming.digests), verified=bool(expected)))
+                                    hashes=dict(incoming.digests), verified=incoming.verified))
         except _Ended as e:
-            incoming.abort(keep_partial=True)
+            incoming.abort(keep_partial=keep_partial)
             transfer.fail(error_for_end(e.ended))
         except errors.JingleFSError as e:
-            incoming.abort(keep_partial=keep_partial and not isinstance(
-                e, errors.SizeMismatch | errors.ChecksumMismatch))
+            incoming.abort(keep_partial=keep_partial)
             self._fail(transfer, e, _reason_for_error(e))
         except TimeoutError:
-            incoming.abort(keep_partial=True)
+            incoming.abort(keep_partial=keep_partial)
             self._fail(transfer, errors.NegotiationTimeout("the sender stopped answering"),
                        Reason.TIMEOUT)
         except asyncio.CancelledError:
-            incoming.abort(keep_partial=True)
+            incoming.abort(keep_partial=keep_partial)
             self._fail(transfer, errors.Cancelled("cancelled here"), Reason.CANCEL)
             raise
+        except Exception as e:
+            self.log.exception("receiver flow crashed")
+            incoming.abort(keep_partial=keep_partial)
+            self._fail(transfer, errors.TransferError(f"internal error: {e!r}"),
+                       Reason.GENERAL_ERROR)
         finally:
             if connected is not None:
                 await _close_quietly(connected.stream)
@@ -567,13 +574,6 @@ def _reason_for_error(e: errors.JingleFSError) -> Reason:
     return Reason.GENERAL_ERROR
 
 
-def _strongest(actual: dict[str, bytes], expected: dict[str, bytes]) -> tuple[str, bytes]:
-    from .transfer.hashing import pick_strongest
-
-    algo = pick_strongest([a for a in expected if a in actual]) or next(iter(expected))
-    return algo, actual.get(algo, b"")
-
-
 async def _close_quietly(stream: object) -> None:
     with contextlib.suppress(Exception):
         await stream.aclose()  # type: ignore[attr-defined]
@@ -590,7 +590,7 @@ class _ProgressReporter:
         self.done = start
         transfer.progress_done = start
 
-    def update(self, done: int) -> None:
+    def update(self, done: int, total: int | None = None) -> None:
         self.done = done
         self.transfer.progress_done = done
         now = time.monotonic()
@@ -600,10 +600,8 @@ class _ProgressReporter:
             self._emit(now)
 
     def _emit(self, now: float) -> None:
-        rate = self.meter.rate(now)
-        remaining = max(0, self.total - self.done)
-        eta = remaining / rate if rate > 0 else None
-        self.transfer.emit(Progress(self.transfer.id, self.done, self.total, rate, eta))
+        self.transfer.emit(Progress(self.transfer.id, self.done, self.total,
+                                    self.meter.rate, self.meter.eta(self.total)))
 
     def finish(self) -> None:
         self.done = self.total

@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import APP_ID, APP_NAME
@@ -49,7 +49,6 @@ class Services:
     instance_key: str | None = None
     #: Quit after this many seconds (smoke tests).
     quit_after: float | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,12 +90,19 @@ def run(args: argparse.Namespace, services: Services) -> int:
     instance.listen()
     try:
         return int(qasync.run(_amain(app, args, services, instance)) or 0)
+    except RuntimeError as exc:
+        # Qt ended its event loop under us (e.g. the X server or the session went away).
+        if "Event loop stopped" not in str(exc):
+            raise
+        logger.warning("the windowing system closed the app")
+        return 1
     finally:
         instance.close()
 
 
 async def _amain(app: object, args: argparse.Namespace, services: Services,
                  instance: object) -> int:
+    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
@@ -147,9 +153,14 @@ async def _amain(app: object, args: argparse.Namespace, services: Services,
             if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
         tray.show()
     loop = asyncio.get_running_loop()
+    # Ctrl-C / SIGTERM (logout, systemd) end the app cleanly.  Python runs signal handlers
+    # only between bytecodes, so a slow timer gives it a chance while Qt waits for events.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, quit_app)
+        with contextlib.suppress(ValueError):  # not the main thread (tests)
+            signal.signal(sig, lambda _n, _f: loop.call_soon(quit_app))
+    wakeup = QTimer()
+    wakeup.start(500)
+    wakeup.timeout.connect(lambda: None)
     if services.quit_after is not None:
         loop.call_later(services.quit_after, quit_app)
 
@@ -157,6 +168,7 @@ async def _amain(app: object, args: argparse.Namespace, services: Services,
         window.show()
     await window.start()
     await done
+    wakeup.stop()
     window.hide()
     if tray is not None:
         tray.hide()

@@ -9,8 +9,8 @@ Validation policy for peer input (decided here, tested in ``tests/jingle/test_ic
 
 * Structural errors reject the whole payload with ``RemoteProtocolError(bad-request)``: no
   inner ICE-UDP transport, missing or non-numeric ``sctp-port`` / ``max-message-size``
-  (Conversations refuses those too), a malformed ``ufrag`` / ``pwd`` (RFC 8445 §5.3 ice-chars),
-  candidates without credentials (XEP-0176 §5), a malformed or unknown-hash fingerprint.
+  (Conversations refuses those too), a malformed ``ufrag`` / ``pwd`` (RFC 8839 §5.4 ice-chars),
+  candidates without credentials (XEP-0176), a malformed or unknown-hash fingerprint.
 * A bad *candidate* is dropped, not the stanza: Conversations accepts only ``protocol='udp'``
   and throws away what it cannot turn into an SDP line, so one TCP or garbled candidate must not
   kill an otherwise working offer.  Dropped: protocol other than udp, unknown ``type``, an ``ip``
@@ -39,7 +39,7 @@ MAX_CANDIDATES = 32
 #: RFC 8445 §5.1.2.1: priority is a positive 32-bit integer below 2^31.
 MAX_PRIORITY = (1 << 31) - 1
 
-CANDIDATE_TYPES = frozenset({"host", "srflx", "prflx", "relay"})  # XEP-0176 §5.2
+CANDIDATE_TYPES = frozenset({"host", "srflx", "prflx", "relay"})  # XEP-0176 <candidate type>
 
 #: RFC 8122 §5 / IANA "Hash Function Textual Names" -> digest length in bytes.
 FINGERPRINT_HASHES: dict[str, int] = {
@@ -53,11 +53,11 @@ FINGERPRINT_HASHES: dict[str, int] = {
 Setup = Literal["actpass", "active", "passive"]
 SETUPS: frozenset[str] = frozenset({"actpass", "active", "passive"})  # RFC 4145 §4 minus holdconn
 
-_ICE_CHARS = r"[A-Za-z0-9+/]"  # RFC 8445 §15.4 / RFC 8839 §5.4 ice-char
+_ICE_CHARS = r"[A-Za-z0-9+/]"  # RFC 8839 §5.4 ice-char
 _UFRAG_RE = re.compile(rf"{_ICE_CHARS}{{4,256}}")
 _PWD_RE = re.compile(rf"{_ICE_CHARS}{{22,256}}")
-_FOUNDATION_RE = re.compile(rf"{_ICE_CHARS}{{1,32}}")  # RFC 8445 §5.1.1.3
-_MDNS_RE = re.compile(r"[A-Za-z0-9-]{1,63}\.local")  # draft-ietf-mmusic-mdns-ice-candidates §3.1
+_FOUNDATION_RE = re.compile(rf"{_ICE_CHARS}{{1,32}}")  # RFC 8839 §5.1 foundation
+_MDNS_RE = re.compile(r"[A-Za-z0-9-]{1,63}\.local")  # draft-ietf-mmusic-mdns-ice-candidates
 _FINGERPRINT_RE = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})*")
 
 
@@ -94,7 +94,7 @@ def _check_address(value: str, *, allow_unspecified: bool = False) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# XEP-0176 §5.2 <candidate/>
+# XEP-0176 <candidate/>
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ class IceCandidate:
             type=ctype,
             protocol=protocol,
             generation=_opt_int_attr(el, "generation", 0, 255) or 0,
-            # XEP-0176 §5.2 requires an id; synthesise a stable one when a peer omits it.
+            # XEP-0176 requires an id; synthesise a stable one when a peer omits it.
             id=(el.get("id") or "")[:64] or f"{foundation}-{component}-{port}",
             rel_addr=rel_addr,
             rel_port=_opt_int_attr(el, "rel-port", 0, 65535),
@@ -169,7 +169,7 @@ class IceCandidate:
 
 
 # ---------------------------------------------------------------------------------------------
-# XEP-0320 §3 <fingerprint/>
+# XEP-0320 <fingerprint/>
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ class DtlsFingerprint:
 
 
 # ---------------------------------------------------------------------------------------------
-# XEP-0176 §5.1 inner <transport/>
+# XEP-0176 inner <transport/>
 
 
 @dataclass(frozen=True)
@@ -242,7 +242,7 @@ class IceUdpTransport:
                 except ValueError:
                     dropped += 1
         if (candidates or dropped) and (ufrag is None or pwd is None):
-            # XEP-0176 §5: ufrag and pwd MUST accompany candidates.
+            # XEP-0176: ufrag and pwd MUST accompany candidates (transport-info too).
             raise _bad("ICE candidates without ufrag/pwd")
         return cls(ufrag, pwd, tuple(candidates), fingerprint, dropped)
 

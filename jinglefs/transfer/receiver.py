@@ -62,7 +62,9 @@ SIDECAR_SUFFIX = PART_SUFFIX + ".json"
 SIDECAR_VERSION = 1
 #: Largest read asked of the stream (never more than what is still missing).
 READ_SIZE = 1 << 20
-#: Received bytes handed to the worker thread per job.
+#: Received bytes handed to the worker thread per job (one writev + hash updates).
+#: Measured: 1 MiB beats 256/512 KiB (fewer hand-offs); 4 MiB batches cost 3x the CPU
+#: (allocator churn of many large buffers in flight).
 BATCH_BYTES = 1 << 20
 #: Jobs queued for the worker before receiving pauses (memory ~ MAX_PENDING x BATCH_BYTES).
 MAX_PENDING = 4
@@ -562,10 +564,11 @@ class IncomingFile:
                 ts = _utc(self.date).timestamp()
                 os.utime(fd if os.utime in os.supports_fd else self.part_path, (ts, ts))
             os.fsync(fd)
-            self._close_file()
+            # Still open and locked while it is renamed: no resumer can grab it meanwhile.
             final = self._place()
             self._dir.unlink(self.part_name + ".json")
             self._dir.fsync()
+            self._close_file()
         except OSError as e:
             self._state = "failed"
             raise _storage_error(f"could not save {self.final_name} in {self._dir.path}", e) from e

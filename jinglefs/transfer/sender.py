@@ -24,8 +24,8 @@ from ..streams import ByteStream
 from ._worker import OrderedWorker
 from .hashing import DEFAULT_ALGO, MultiHasher
 
-#: Bytes per read/send.  1 MiB is the sweet spot measured by benchmarks/engine.py:
-#: fewer loop iterations and thread hand-offs than 256 KiB, same throughput as 4 MiB.
+#: Bytes per read/send.  Measured (2-core VM, page-cached file, null stream): 1 MiB reads
+#: + sha256 on the worker run at the speed of a plain read+hash loop (~1.6 GB/s).
 CHUNK_SIZE = 1 << 20
 #: Chunks read and hashed ahead of the network (bounds memory to ~READ_AHEAD MiB).
 READ_AHEAD = 4

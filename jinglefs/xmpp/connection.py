@@ -110,7 +110,7 @@ class XmppConnection:
         x = self.xmpp
         for plugin in ("xep_0030", "xep_0115", "xep_0199"):
             x.register_plugin(plugin)
-        x["xep_0199"].enable_keepalive(interval=60, timeout=20)
+        x.plugin["xep_0199"].enable_keepalive(interval=60, timeout=20)
         if account.ca_file:
             x.ca_certs = account.ca_file
         if account.server:
@@ -147,9 +147,9 @@ class XmppConnection:
     async def connect(self, timeout: float) -> None:
         """Log in; raise ConnectError / AuthError with a plain reason."""
         x = self.xmpp
-        x["xep_0030"].add_identity(category="client", itype="pc", name=CLIENT_NAME)
+        x.plugin["xep_0030"].add_identity(category="client", itype="pc", name=CLIENT_NAME)
         for feature in self._features:
-            x["xep_0030"].add_feature(feature)
+            x.plugin["xep_0030"].add_feature(feature)
         host = self.account.server
         port = self.account.port or 5222
         x.connect(host, port) if host else x.connect()
@@ -284,7 +284,7 @@ class XmppConnection:
         if cached is not None:
             return cached
         try:
-            info = await self.xmpp["xep_0030"].get_info(jid=full_jid, cached=True,
+            info = await self.xmpp.plugin["xep_0030"].get_info(jid=full_jid, cached=True,
                                                         timeout=timeout)
         except (IqError, IqTimeout):
             return frozenset()

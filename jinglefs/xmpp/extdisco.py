@@ -35,7 +35,7 @@ _TRANSPORTS = frozenset({"udp", "tcp"})
 
 @dataclass(frozen=True)
 class ExternalService:
-    """One usable ``<service/>`` (XEP-0215 §4 attributes we need)."""
+    """One usable ``<service/>`` (XEP-0215 §2 attributes we need)."""
 
     type: str
     host: str
@@ -93,7 +93,7 @@ def _parse_service(el: ET.Element) -> ExternalService | None:
 def parse_services(el: ET.Element) -> list[ExternalService]:
     """The usable services of a ``<services/>`` or ``<credentials/>`` element, in order.
 
-    Services with ``action='remove'``/``'delete'`` (pushes, XEP-0215 §3.4) are left out.
+    Services with ``action='remove'``/``'delete'`` (pushes, XEP-0215 §3.2) are left out.
     """
     out: list[ExternalService] = []
     for child in el.iter(f"{{{ns.EXTDISCO}}}service"):

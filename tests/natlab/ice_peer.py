@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -70,11 +71,13 @@ async def main(args: argparse.Namespace) -> None:
     else:
         await remote()
         local(await ice.gather())
+    started = time.perf_counter()
     try:
         stream = await ice.connect(args.timeout)
     except Exception as exc:  # reported to the test, which asserts on it
         _put(result={"error": f"{type(exc).__name__}: {exc}"})
         return
+    connect_s = time.perf_counter() - started
     pair = ice.selected_pair()
     assert pair is not None
     h = hashlib.sha256()
@@ -91,7 +94,14 @@ async def main(args: argparse.Namespace) -> None:
                 break
             h.update(chunk)
             got += len(chunk)
-    _put(result={"path": pair.path.value, "pair": pair.detail, "sha256": h.hexdigest()})
+    _put(
+        result={
+            "path": pair.path.value,
+            "pair": pair.detail,
+            "sha256": h.hexdigest(),
+            "connect_s": round(connect_s, 3),
+        }
+    )
     if not args.initiator:
         await _get(reader)  # keep the connection until the initiator is done
     await stream.aclose()

@@ -530,3 +530,86 @@ def test_local_addresses() -> None:
     assert "127.0.0.1" not in plain and "127.0.0.1" in with_lo
     assert all(not a.startswith("fe80") for a in with_lo)
     assert with_lo[-1] in ("127.0.0.1", "::1")  # loopback last
+
+
+# -- the pure negotiation driving real sockets ----------------------------------------------
+
+
+async def test_direct_negotiation_end_to_end() -> None:
+    """Both sides listen, dial each other, report candidate-used, and agree (XEP-0260
+    §2.4, equal priorities -> the initiator's pick); the nominated connection carries
+    the file, the other one is closed."""
+    from jinglefs.jingle.s5b import S5bNegotiation
+
+    async with listening(allowed=[]) as a_listener, listening(allowed=[]) as b_listener:
+        a = S5bNegotiation(
+            role="initiator",
+            sid=SID,
+            local_jid=INITIATOR,
+            peer_jid=RESPONDER,
+            local_candidates=a_listener.candidates(INITIATOR),
+        )
+        a_listener.allow(*a.listener_dstaddrs())
+        b = S5bNegotiation(
+            role="responder",
+            sid=SID,
+            local_jid=RESPONDER,
+            peer_jid=INITIATOR,
+            local_candidates=b_listener.candidates(RESPONDER),
+            remote_candidates=a.offer().candidates,
+        )
+        b_listener.allow(*b.listener_dstaddrs())
+        a.add_remote_candidates(b.offer().candidates)
+
+        (a_used, a_out), (b_used, b_out) = await asyncio.gather(
+            connect_first(a.remote_candidates, a.dstaddrs_for, timeout=BOUND),
+            connect_first(b.remote_candidates, b.dstaddrs_for, timeout=BOUND),
+        )
+        a.local_candidate_connected(a_used.cid)
+        b.local_candidate_connected(b_used.cid)
+        for p in a.payloads_to_send():
+            b.receive(p)
+        for p in b.payloads_to_send():
+            a.receive(p)
+        assert a.ready and b.ready
+        assert a.nomination and b.nomination
+        assert a.nomination.candidate == b.nomination.candidate == a_used  # B's candidate
+        assert (a.nomination.ours, b.nomination.ours) == (False, True)
+
+        a_stream = a_out
+        b_stream = await b_listener.wait_for(
+            *b.listener_dstaddrs(), cid=b.nomination.candidate.cid, timeout=BOUND
+        )
+        b_out.abort()  # B's own outgoing connection lost the nomination
+        data = os.urandom(1_000_003)
+        got, _ = await asyncio.gather(read_all(b_stream), send_all(a_stream, data))
+        assert got == data
+        await a_stream.aclose()
+        await b_stream.aclose()
+
+
+async def test_trickled_data_is_coalesced_into_fewer_reads() -> None:
+    # A relay that forwards 1 KiB at a time (Prosody's proxy65 forwards a few KiB per
+    # write): the receiver must still get every byte, in fewer, bigger chunks.
+    async with listening() as listener:
+        client = await connect_candidate(LOOP, listener.addresses[0][1], HASH, timeout=BOUND)
+        server = await listener.wait_for(timeout=BOUND)
+        pieces = [os.urandom(1024) for _ in range(2000)]
+
+        async def trickle() -> None:
+            for piece in pieces:
+                await client.send(piece)
+                await asyncio.sleep(0)
+            await client.send_eof()
+
+        chunks: list[bytes] = []
+
+        async def collect() -> None:
+            while chunk := await server.receive(1 << 20):
+                chunks.append(chunk)
+
+        await asyncio.wait_for(asyncio.gather(trickle(), collect()), BOUND * 3)
+        assert b"".join(chunks) == b"".join(pieces)
+        assert len(chunks) < len(pieces) // 4
+        await client.aclose()
+        await server.aclose()

@@ -36,6 +36,11 @@ _load_ui_package()
 
 import pytest  # noqa: E402
 import qasync  # noqa: E402
+from jinglefs_ui.qtfix import protect_bools  # noqa: E402
+
+# On PySide6 6.12.0 every Signal.emit() leaks a reference to True and the interpreter aborts
+# after a few thousand; keep the suite alive there (test_qt_environment still fails).
+protect_bools()
 
 T = TypeVar("T")
 Runner = Callable[[Coroutine[Any, Any, T]], T]

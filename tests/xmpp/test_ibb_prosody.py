@@ -63,21 +63,24 @@ class Peer:
 async def peers(prosody: Any, request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Peer]]:
     tag = os.urandom(3).hex()
     kw: dict[str, Any] = getattr(request, "param", {})
-    clients = await asyncio.gather(*(login(prosody.account(user), f"ibb-{tag}")
-                                     for user in ("alice", "bob", "carol")))
-    out = {name: Peer(x, **kw) for name, x in zip(("alice", "bob", "carol"), clients,
-                                                   strict=True)}
+    clients = await asyncio.gather(
+        *(login(prosody.account(user), f"ibb-{tag}") for user in ("alice", "bob", "carol"))
+    )
+    out = {name: Peer(x, **kw) for name, x in zip(("alice", "bob", "carol"), clients, strict=True)}
     try:
         yield out
     finally:
         for peer in out.values():
             peer.ibb.detach()
-        await asyncio.gather(*(asyncio.wait_for(p.xmpp.disconnect(), 10) for p in out.values()),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(asyncio.wait_for(p.xmpp.disconnect(), 10) for p in out.values()),
+            return_exceptions=True,
+        )
 
 
-async def open_pair(alice: Peer, bob: Peer, sid: str, block_size: int = 4096
-                    ) -> tuple[IbbStream, IbbStream]:
+async def open_pair(
+    alice: Peer, bob: Peer, sid: str, block_size: int = 4096
+) -> tuple[IbbStream, IbbStream]:
     incoming = bob.ibb.expect(alice.jid, sid, block_size)
     outgoing = await alice.ibb.open(bob.jid, sid, block_size, timeout=20)
     await incoming.wait_open(20)
@@ -86,7 +89,7 @@ async def open_pair(alice: Peer, bob: Peer, sid: str, block_size: int = 4096
 
 async def send_file(stream: IbbStream, data: bytes, piece: int = 256 * 1024) -> None:
     for i in range(0, len(data), piece):
-        await stream.send(data[i:i + piece])
+        await stream.send(data[i : i + piece])
     await stream.drain(30)
     await stream.aclose()
 
@@ -177,7 +180,8 @@ async def test_unexpected_open_is_not_acceptable(peers: dict[str, Peer]) -> None
 
 
 async def test_third_party_data_is_item_not_found_and_changes_nothing(
-        peers: dict[str, Peer]) -> None:
+    peers: dict[str, Peer],
+) -> None:
     alice, bob, carol = peers["alice"], peers["bob"], peers["carol"]
     tx, rx = await open_pair(alice, bob, "private")
     first, second = os.urandom(10_000), os.urandom(20_000)
@@ -204,9 +208,11 @@ def _data(sid: str, seq: str, payload: bytes | str) -> ET.Element:
 
 async def test_raw_peer_out_of_sequence_and_bad_base64(peers: dict[str, Peer]) -> None:
     alice, bob = peers["alice"], peers["bob"]
-    for bad_seq, bad_text, condition in (("0", None, "unexpected-request"),
-                                         ("1", "QUJD=", "bad-request"),
-                                         ("1", encode_block(bytes(1025)), "bad-request")):
+    for bad_seq, bad_text, condition in (
+        ("0", None, "unexpected-request"),
+        ("1", "QUJD=", "bad-request"),
+        ("1", encode_block(bytes(1025)), "bad-request"),
+    ):
         sid = f"raw-{condition}-{len(bad_text or '')}"
         rx = bob.ibb.expect(alice.jid, sid, 1024)
         await raw_iq(alice, bob.jid, ibb("open", sid=sid, **{"block-size": "1024"}))
@@ -230,15 +236,16 @@ async def test_message_mode_receive(peers: dict[str, Peer]) -> None:
     """XEP-0047 §4: <data/> in <message> stanzas (no per-chunk answers)."""
     alice, bob = peers["alice"], peers["bob"]
     rx = bob.ibb.expect(alice.jid, "by-message", 4096)
-    await raw_iq(alice, bob.jid, ibb("open", sid="by-message", stanza="message",
-                                     **{"block-size": "4096"}))
+    await raw_iq(
+        alice, bob.jid, ibb("open", sid="by-message", stanza="message", **{"block-size": "4096"})
+    )
     await rx.wait_open(20)
     assert rx.stanza == "message"
     payload = os.urandom(4096 * 5 + 3)
     for seq, i in enumerate(range(0, len(payload), 4096)):
         msg = alice.xmpp.make_message(mto=bob.jid)
         msg["id"] = f"m{seq}"
-        msg.append(_data("by-message", str(seq), payload[i:i + 4096]))
+        msg.append(_data("by-message", str(seq), payload[i : i + 4096]))
         msg.send()
     await raw_iq(alice, bob.jid, ibb("close", sid="by-message"))
     assert await read_file(rx, 1 << 20) == payload
@@ -267,6 +274,9 @@ async def test_close_all_and_lost_connection(peers: dict[str, Peer]) -> None:
         for _ in range(100):
             await tx.send(os.urandom(4096))
         await tx.drain(30)
-    assert info.value.condition in ("service-unavailable", "recipient-unavailable",
-                                    "item-not-found")
+    assert info.value.condition in (
+        "service-unavailable",
+        "recipient-unavailable",
+        "item-not-found",
+    )
     assert alice.ibb.streams == [] and bob.ibb.streams == []

@@ -8,7 +8,7 @@ import hashlib
 import os
 import secrets
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -33,13 +33,17 @@ async def logged_in(account: Account, resource: str) -> AsyncIterator[slixmpp.Cl
     client.enable_direct_tls = False  # STARTTLS on the given port
     client.enable_plaintext = False
     client.ca_certs = Path(account.ca_file) if account.ca_file else None
-    started = asyncio.get_running_loop().create_future()
+    started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def fail(why: object) -> None:
         if not started.done():
             started.set_exception(ConnectionError(str(why)))
 
-    client.add_event_handler("session_start", lambda _: started.done() or started.set_result(1))
+    def ready(_event: object) -> None:
+        if not started.done():
+            started.set_result(None)
+
+    client.add_event_handler("session_start", ready)
     client.add_event_handler("failed_auth", fail)
     client.add_event_handler("connection_failed", fail)
     assert account.server and account.port
@@ -73,6 +77,12 @@ async def test_discover_proxy(prosody: ProsodyServer) -> None:
             "127.0.0.1",
             prosody.proxy65_port,
         )
+
+
+async def test_no_proxy_on_the_server(prosody_factory: Callable[..., ProsodyServer]) -> None:
+    server = prosody_factory(accounts={"alice": ()}, proxy65=False)
+    async with logged_in(server.account("alice"), "disco") as alice:
+        assert await discover_proxy(alice, timeout=BOUND) is None
 
 
 async def test_streamhost_query_to_a_non_proxy_is_a_clear_error(prosody: ProsodyServer) -> None:
@@ -154,21 +164,24 @@ async def test_proxy_transfer_through_prosody(prosody: ProsodyServer, size: int)
         for p in a.payloads_to_send():
             b.receive(wire(p))
         assert a.ready and b.ready
+        # The relay is bidirectional: a byte from Bob reaches Alice.
+        await b_stream.send(b"!")
+        assert await asyncio.wait_for(a_stream.receive(1), BOUND) == b"!"
 
         async def send() -> None:
             view = memoryview(data)
             for i in range(0, size, 256 * 1024):
                 await a_stream.send(view[i : i + 256 * 1024])
+            # Half-close after the last byte: Prosody 0.12's mod_proxy65 can sit on the
+            # tail of the stream (a few KiB) until the sender's FIN arrives.
+            await a_stream.send_eof()
 
         received, _ = await asyncio.wait_for(
             asyncio.gather(_read_exactly(b_stream, size), send()), BOUND * 3
         )
         assert hashlib.sha256(received).hexdigest() == hashlib.sha256(data).hexdigest()
-        # The relay is bidirectional: a byte back from Bob reaches Alice.
-        await b_stream.send(b"!")
-        assert await asyncio.wait_for(a_stream.receive(1), BOUND) == b"!"
+        assert await asyncio.wait_for(b_stream.receive(1), BOUND) == b""  # Alice's FIN
         await a_stream.aclose()
-        assert await asyncio.wait_for(b_stream.receive(1), BOUND) == b""
         await b_stream.aclose()
 
 
@@ -192,4 +205,20 @@ async def test_activation_with_the_jingle_sid_would_fail(prosody: ProsodyServer)
         await a_stream.send(b"ping")
         assert await asyncio.wait_for(_read_exactly(b_stream, 4), BOUND) == b"ping"
         await a_stream.aclose()
+        await b_stream.aclose()
+
+
+async def test_activation_with_only_one_side_connected_is_refused(prosody: ProsodyServer) -> None:
+    async with (
+        logged_in(prosody.account("alice"), "a3") as alice,
+        logged_in(prosody.account("bob"), "b3") as bob,
+    ):
+        proxy = await discover_proxy(alice, timeout=BOUND)
+        assert proxy is not None
+        sid = "lonely-" + secrets.token_hex(4)
+        addr = dstaddr(sid, str(alice.boundjid), str(bob.boundjid))
+        b_stream = await connect_candidate(proxy.host, proxy.port, addr, BOUND)
+        with pytest.raises(ProxyError) as info:
+            await activate(alice, proxy.jid, sid, str(bob.boundjid), timeout=BOUND)
+        assert info.value.condition == "not-allowed"
         await b_stream.aclose()
