@@ -88,6 +88,10 @@ class Settings:
     turn: tuple[str, ...] = ()  # "turn:user:pass@host:port?transport=udp"
     #: Whether to offer our SOCKS5 proxy candidate / use the server's proxy.
     use_proxy: bool = True
+    #: Offer direct SOCKS5 candidates: a listener on our own addresses (XEP-0260 §2.1).
+    #: False keeps our IP addresses out of the offer (XEP-0260 §6.1) and leaves only
+    #: the proxy candidate; we still connect to the contact's candidates.
+    s5b_direct: bool = True
     #: Offers from JIDs not in this set are declined by `receive --accept-from`.
     accept_from: frozenset[str] = frozenset()
     max_size: int | None = None

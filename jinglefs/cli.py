@@ -661,8 +661,13 @@ def _output_dir(arg: str | None) -> Path:
                              f"pass --output DIR") from e
     else:
         d = Path(arg).expanduser()
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--output {arg}: cannot create the folder: "
+                             f"{e.strerror or e}") from e
         if not d.is_dir():
-            raise UsageError(f"--output {arg}: no such folder")
+            raise UsageError(f"--output {arg}: not a folder")
     if not os.access(d, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write into {d}")
     return d

@@ -19,10 +19,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import errors
 from .events import (
@@ -79,6 +79,7 @@ FINISH_WAIT = 60.0
 PROGRESS_INTERVAL = 0.25
 
 E = TypeVar("E", bound=SessionEvent)
+T = TypeVar("T")
 
 REASON_ERRORS: dict[Reason, type[errors.JingleFSError]] = {
     Reason.DECLINE: errors.Declined,
@@ -317,8 +318,10 @@ class SessionDriver:
             ended = await asyncio.wait_for(asyncio.shield(self.ended), FINISH_WAIT)
             if ended.reason.condition is not Reason.SUCCESS:
                 raise error_for_end(ended)
+            # The receiver said success; whether it checked our checksum only it knows
+            # (Dino never does), so the sender does not claim "verified".
             transfer.emit(Completed(transfer.id, path=str(path), size=file.size or 0,
-                                    hashes=digests, verified=True))
+                                    hashes=digests, verified=False))
         except _Ended as e:
             transfer.fail(error_for_end(e.ended))
         except TimeoutError:
@@ -345,7 +348,7 @@ class SessionDriver:
         timeout = self.client.settings.timeouts.transport
         while True:
             try:
-                connected = await asyncio.wait_for(neg.connect(), timeout)
+                connected = await self._until_ended(neg.connect(), timeout)
             except (errors.TransportError, TimeoutError, OSError) as e:
                 why = str(e) or f"no connection within {timeout:.0f} s"
                 failures.append(f"{_KIND_NAMES[neg.kind]}: {why}")
@@ -371,6 +374,25 @@ class SessionDriver:
                 await neg.aclose()
             else:
                 raise errors.CandidatesFailed("no transport worked: " + "; ".join(failures))
+
+    async def _until_ended(self, work: Coroutine[object, object, T], timeout: float) -> T:
+        """``work`` within ``timeout`` (else TimeoutError); _Ended as soon as the peer ends
+        the session, instead of connecting on until the timeout."""
+        task = asyncio.ensure_future(work)
+        waiting: set[asyncio.Future[Any]] = {task, self.ended}
+        try:
+            done, _ = await asyncio.wait(waiting, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        if task in done:
+            return task.result()
+        if self.ended.done():
+            raise _Ended(self.ended.result())
+        raise TimeoutError
 
     # --------------------------------------------------------------- receiver
 
@@ -448,6 +470,10 @@ class SessionDriver:
                                                     connected.detail, connected.path.encrypted))
                     return connected
                 if connect in done:
+                    if isinstance(connect.exception(), errors.ProtocolError):
+                        # The peer broke the transport's rules (e.g. XEP-0260 §2.4
+                        # candidate-used for a cid never offered): end the session.
+                        connect.result()
                     failures.append(f"{_KIND_NAMES[neg.kind]}: {connect.exception()}")
                     # Our side failed; the initiator decides what is next (XEP-0260 §2.4).
                     replacement = await replace_wait

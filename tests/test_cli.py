@@ -557,10 +557,12 @@ def test_receive_default_output_is_the_downloads_dir(tmp_path: Path) -> None:
     assert offer.accepted_into == tmp_path / "downloads"
 
 
-def test_receive_bad_output_and_full_jid_in_accept_from_are_usage_errors(
+def test_receive_uncreatable_output_and_full_jid_in_accept_from_are_usage_errors(
         tmp_path: Path) -> None:
     connect = fake_connect()
-    assert cli.main(["receive", "--output", str(tmp_path / "nope")],
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")  # a folder cannot be created below a regular file
+    assert cli.main(["receive", "--output", str(blocker / "sub")],
                     connect=connect) == errors.EXIT_USAGE
     assert cli.main(["receive", "--accept-from", f"{BOB}/laptop"],
                     connect=connect) == errors.EXIT_USAGE

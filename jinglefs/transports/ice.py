@@ -205,6 +205,7 @@ class _SctpTransport(RTCSctpTransport):
         self._delayed_sack = delayed_sack
         self._sack_held = False
         self._sack_timer: asyncio.TimerHandle | None = None
+        self._sack_task: asyncio.Future[None] | None = None  # a reference keeps it alive
 
     async def _send_sack(self) -> None:
         if (
@@ -223,8 +224,19 @@ class _SctpTransport(RTCSctpTransport):
 
     def _sack_timer_fired(self) -> None:
         self._sack_timer = None
-        if self._sack_held and self._sack_needed and self.state == "connected":
-            asyncio.ensure_future(self._send_sack())
+        if (
+            self._sack_held
+            and self._sack_needed
+            and self.state == "connected"
+            and self.transport.state == "connected"
+        ):
+            self._sack_task = asyncio.ensure_future(self._flush_held_sack())
+
+    async def _flush_held_sack(self) -> None:
+        try:
+            await self._send_sack()
+        except Exception:  # DTLS ended meanwhile (close_notify, ICE consent lost): nothing to ack
+            logger.debug("delayed SACK not sent", exc_info=True)
 
     async def stop(self) -> None:
         if self._sack_timer is not None:
@@ -289,8 +301,9 @@ class IceSession:
     :param servers: STUN/TURN (XEP-0215, :func:`jinglefs.xmpp.extdisco.fetch_ice_servers`).
     :param relay_only: gather relay candidates only (ICE transport policy ``relay``).
     :param relay_delay: seconds to hold relay checks so that a direct pair wins (controlling side).
-    :param candidate_grace: Jingle has no end-of-candidates (XEP-0176): it is assumed this many
-        seconds after :meth:`connect` starts, so that ICE can fail before the timeout.
+    :param candidate_grace: Jingle has no end-of-candidates (XEP-0176): it is assumed once
+        :meth:`connect` has run this many seconds without a new remote payload, so that ICE
+        can fail before the timeout while a slow trickle is still heard.
     :param host_addresses: gather host candidates on these addresses only (default: all
         interfaces except loopback, aioice's choice).
     :param message_size: bytes per data channel message, capped by the peer's max-message-size.
@@ -357,6 +370,8 @@ class IceSession:
         self._seen: set[tuple[str, int]] = set()
         self._eoc = False
         self._grace: asyncio.TimerHandle | None = None
+        self._connecting = False
+        self._eoc_task: asyncio.Task[None] | None = None
         self._stream: IceDataChannelStream | None = None
         self._closed = False
 
@@ -439,6 +454,8 @@ class IceSession:
             return
         for c in ice.candidates:
             self._add_candidate(c)
+        if self._connecting and not self._eoc:
+            self._arm_grace()  # the peer is still trickling: restart the grace period
         if self._gathered:
             pending, self._pending = self._pending, []
             for c in pending:
@@ -460,6 +477,20 @@ class IceSession:
             self._remote_candidates.append(c)
             self._pending.append(c)
 
+    def _arm_grace(self) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+        loop = asyncio.get_running_loop()
+        self._grace = loop.call_later(self._candidate_grace, self._grace_expired)
+
+    def _grace_expired(self) -> None:
+        if not self._remote_candidates:
+            # Nothing to fail on yet: the peer may still reach us (peer-reflexive, RFC 8445
+            # §7.3.1.3) or trickle late; aioice would give up at once on an empty check list.
+            self._arm_grace()
+        else:
+            self.end_of_candidates()
+
     def end_of_candidates(self) -> None:
         """No more remote candidates will come (Jingle cannot say so; called after a grace)."""
         if self._eoc or self._closed:
@@ -475,7 +506,7 @@ class IceSession:
             with contextlib.suppress(ValueError):
                 await self._conn.add_remote_candidate(None)
 
-        asyncio.get_running_loop().create_task(_signal())
+        self._eoc_task = asyncio.get_running_loop().create_task(_signal())  # keep a reference
 
     # ------------------------------------------------------------------ connect
 
@@ -493,8 +524,8 @@ class IceSession:
             await self.gather()
         if self._remote is None:
             raise TransportError("no ICE parameters from the peer yet")
-        loop = asyncio.get_running_loop()
-        self._grace = loop.call_later(self._candidate_grace, self.end_of_candidates)
+        self._connecting = True
+        self._arm_grace()
         stage = [_Stage.ICE]
         try:
             async with asyncio.timeout(timeout):
@@ -510,6 +541,7 @@ class IceSession:
             await self.close()
             raise
         finally:
+            self._connecting = False
             if self._grace is not None:
                 self._grace.cancel()
         return self._stream

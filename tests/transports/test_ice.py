@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiortc.rtcsctptransport import SackChunk
 from slixmpp.exceptions import IqTimeout
 
 from jinglefs.errors import CandidatesFailed, StreamClosed, TransportError
@@ -27,6 +28,7 @@ from jinglefs.jingle.ice import (
     IceServers,
     WebRtcDataChannelTransport,
 )
+from jinglefs.jingle.transport import parse_transport
 from jinglefs.streams import ByteStream
 from jinglefs.transports.ice import BUFFER_LIMIT, IceDataChannelStream, IceSession
 from jinglefs.xmpp.connection import XmppConnection
@@ -90,6 +92,23 @@ async def test_file_transfer_sha256(size: int) -> None:
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
     await sa.aclose()
     assert await sb.receive(10) == b""  # the sender's channel closed: end of stream
+    await sb.aclose()
+
+
+async def test_payloads_through_xml() -> None:
+    # What the Jingle driver does: to_element() -> stanza text -> parse_transport().
+    def wire(p: WebRtcDataChannelTransport) -> WebRtcDataChannelTransport:
+        parsed = parse_transport(ET.fromstring(ET.tostring(p.to_element(), encoding="unicode")))
+        assert isinstance(parsed, WebRtcDataChannelTransport) and parsed == p
+        return parsed
+
+    a, b = make_pair()
+    await b.add_remote(wire(await a.gather()))
+    await a.add_remote(wire(await b.gather()))
+    sa, sb = await asyncio.gather(a.connect(10), b.connect(10))
+    data = os.urandom(100_000)
+    assert await pump(sa, sb, data) == data
+    await sa.aclose()
     await sb.aclose()
 
 
@@ -169,6 +188,20 @@ async def test_delayed_sack(delayed: bool) -> None:
         assert counts["sack"] < counts["data"]
     else:
         assert counts["sack"] == counts["data"]
+    await sa.aclose()
+    await sb.aclose()
+
+
+async def test_held_sack_after_dtls_shutdown_is_dropped_quietly() -> None:
+    a, b = make_pair()
+    sa, sb = await connect_pair(a, b)
+    sctp, dtls = b._sctp, b._dtls
+    assert sctp is not None and dtls is not None and dtls._ssl is not None
+    sctp._sack_held = sctp._sack_needed = True
+    dtls._ssl.shutdown()  # what a received close_notify leaves behind
+    await sctp._flush_held_sack()  # must not raise (it runs from a timer task)
+    with pytest.raises(Exception):  # noqa: B017 - the raw send really fails
+        await sctp._send_chunk(SackChunk())
     await sa.aclose()
     await sb.aclose()
 
@@ -303,6 +336,34 @@ async def test_end_of_candidates_assumed_after_grace() -> None:
             await asyncio.gather(a.connect(timeout=1.2), late())
         assert seen == [True, True]
         await b.close()
+
+
+async def test_grace_restarts_while_the_peer_trickles() -> None:
+    # A candidate every 0.15 s keeps the 0.3 s grace open: the last one, 0.9 s after connect()
+    # started, is still used (it is the only one that works).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        a, b = make_pair(candidate_grace=0.3)
+        await b.add_remote(
+            replace(await a.gather(), ice=replace(a.local_payload().ice, candidates=()))
+        )
+        answer = await b.gather()
+        await a.add_remote(replace(answer, ice=replace(answer.ice, candidates=())))
+
+        async def trickle() -> None:
+            for i in range(5):
+                await asyncio.sleep(0.15)
+                dud = IceCandidate(1, "9", "127.0.0.1", port, 100 + i, "host", id=f"d{i}")
+                await a.add_remote(answer.trickle((dud,)))
+            await asyncio.sleep(0.15)
+            await a.add_remote(answer.trickle(answer.candidates))
+
+        sa, sb, _ = await asyncio.gather(a.connect(10), b.connect(10), trickle())
+        assert a.remote_candidates[-len(answer.candidates) :] == answer.candidates
+        assert await pump(sa, sb, b"x") == b"x"
+        await sa.aclose()
+        await sb.aclose()
 
 
 async def test_bogus_candidates_are_ignored() -> None:
