@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -203,10 +203,10 @@ class SessionDriver:
             self.client.session_ended(self)
             return
         if isinstance(event, TransportInfoReceived):
-            cq = self._contents.get(event.content)
-            if cq is not None and cq.negotiator is not None:
+            target = self._contents.get(event.content)
+            if target is not None and target.negotiator is not None:
                 try:
-                    cq.negotiator.transport_info(event.transport)
+                    target.negotiator.transport_info(event.transport)
                 except errors.JingleFSError as e:
                     self.log.info("bad transport-info: %s", e)
             return
@@ -221,9 +221,9 @@ class SessionDriver:
                     cq.queue.put_nowait(event)
             return  # <received/> is informational (we wait for session-terminate)
         if isinstance(event, TransportReplaceReceived | TransportAccepted | TransportRejected):
-            cq = self._contents.get(event.content)
-            if cq is not None:
-                cq.queue.put_nowait(event)
+            queued = self._contents.get(event.content)
+            if queued is not None:
+                queued.queue.put_nowait(event)
             return
         if isinstance(event, IqFailed):
             self.log.info("peer refused our %s: %s", event.action.value, event.condition)
@@ -239,8 +239,8 @@ class SessionDriver:
             return
         self._session_events.put_nowait(event)
 
-    def _spawn(self, coro: object) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -369,6 +369,7 @@ class SessionDriver:
                 if isinstance(answer, TransportAccepted):
                     neg.remote_answer(answer.transport)
                     break
+                assert isinstance(answer, TransportRejected)
                 failures.append(f"{_KIND_NAMES[kind]}: refused by the contact "
                                 f"({answer.detail})")
                 await neg.aclose()
@@ -416,7 +417,8 @@ class SessionDriver:
             expected = await self._expected_hashes(name, content)
             final = await asyncio.to_thread(incoming.finish, expected)
             verification = incoming.verification
-            if incoming.verified and verification.algo is not None:
+            if incoming.verified and verification is not None and \
+                    verification.algo is not None:
                 transfer.emit(Verified(transfer.id, algo=verification.algo,
                                        digest=incoming.digests.get(verification.algo, b"")))
             self.session.send_info(Received(content.creator, name), time.monotonic())
@@ -534,15 +536,16 @@ class SessionDriver:
         self._contents[content].negotiator = neg
         return neg
 
-    async def _with_stall_guard(self, work: object, transfer: TransferHandle) -> object:
+    async def _with_stall_guard(self, work: Awaitable[T], transfer: TransferHandle) -> T:
         """Run the byte pump; fail if no byte moves for ``timeouts.stall`` seconds or the
         session ends under it."""
-        task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+        task = asyncio.ensure_future(work)
         stall = self.client.settings.timeouts.stall
         last = (-1, time.monotonic())
         try:
             while True:
-                done, _ = await asyncio.wait({task, self.ended}, timeout=1.0,
+                waiting: set[asyncio.Future[Any]] = {task, self.ended}
+                done, _ = await asyncio.wait(waiting, timeout=1.0,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if task in done:
                     return task.result()

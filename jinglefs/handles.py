@@ -136,7 +136,7 @@ class OfferHandle:
                  decline: Callable[[], Awaitable[None]]) -> None:
         self.id = offer_id
         self.peer = peer
-        self.files = list(files)
+        self.files: Sequence[FileInfo] = list(files)
         self.from_contact = from_contact
         self._accept = accept
         self._decline = decline

@@ -24,13 +24,6 @@ if importlib.util.find_spec("jinglefs_ui") is None:  # not pip-installed: load u
     spec.loader.exec_module(module)
 
 import qasync  # noqa: E402
-from jinglefs_ui.accounts import AccountInfo  # noqa: E402
-from jinglefs_ui.bridge import ClientBridge  # noqa: E402
-from jinglefs_ui.files import DroppedItem  # noqa: E402
-from jinglefs_ui.qtfix import protect_bools  # noqa: E402
-from jinglefs_ui.storage import MB, History, Preferences  # noqa: E402
-from jinglefs_ui.widgets.main_window import MainWindow  # noqa: E402
-from jinglefs_ui.widgets.preferences_dialog import PreferencesDialog  # noqa: E402
 from PySide6.QtGui import QIcon  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
@@ -47,6 +40,13 @@ from jinglefs.events import (  # noqa: E402
     TransportSelected,
     Verified,
 )
+from jinglefs_ui.accounts import AccountInfo  # noqa: E402
+from jinglefs_ui.bridge import ClientBridge  # noqa: E402
+from jinglefs_ui.files import DroppedItem  # noqa: E402
+from jinglefs_ui.qtfix import protect_bools  # noqa: E402
+from jinglefs_ui.storage import MB, History, Preferences  # noqa: E402
+from jinglefs_ui.widgets.main_window import MainWindow  # noqa: E402
+from jinglefs_ui.widgets.preferences_dialog import PreferencesDialog  # noqa: E402
 from tests.fakes import HANG, FakeClient, FakeConnect, FakeOffer  # noqa: E402
 from tests.ui.fakes_gui import MemoryStore, RecordingNotifier, roster, until  # noqa: E402
 

@@ -24,7 +24,7 @@ class TransportPayload(Protocol):
 
     @classmethod
     def from_element(cls, el: ET.Element) -> TransportPayload:
-        """Parse a ``<transport/>``; raise RemoteProtocolError(condition="bad-request") if malformed."""
+        """Parse a ``<transport/>``; RemoteProtocolError(bad-request) if malformed."""
         ...
 
     def to_element(self) -> ET.Element:

@@ -43,10 +43,15 @@ class NegotiationContext:
 
 
 class Negotiator(Protocol):
-    #: the ``<transport xmlns=…>`` this negotiator speaks
-    namespace: str
-    #: "ice", "s5b" or "ibb"
-    kind: str
+    @property
+    def namespace(self) -> str:
+        """The ``<transport xmlns=…>`` this negotiator speaks."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """"ice", "s5b" or "ibb"."""
+        ...
 
     async def offer(self) -> TransportPayload:
         """Our proposal (in session-initiate or transport-replace)."""
@@ -74,9 +79,17 @@ class Negotiator(Protocol):
 
 
 class NegotiatorFactory(Protocol):
-    namespace: str
-    kind: str
-    #: disco features that tell us a peer supports this transport
-    features: tuple[str, ...]
+    """A negotiator class: its class attributes describe it, calling it makes one."""
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Disco features that tell us a peer supports this transport."""
+        ...
 
     def __call__(self, ctx: NegotiationContext) -> Negotiator: ...

@@ -15,9 +15,11 @@ import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal, cast
 
 import slixmpp
+from slixmpp import JID
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -112,7 +114,7 @@ class XmppConnection:
             x.register_plugin(plugin)
         x.plugin["xep_0199"].enable_keepalive(interval=60, timeout=20)
         if account.ca_file:
-            x.ca_certs = account.ca_file
+            x.ca_certs = Path(account.ca_file)
         if account.server:
             # An explicit host: STARTTLS on the given port, not direct TLS first
             # (natlab pitfall 14).
@@ -129,7 +131,7 @@ class XmppConnection:
         self._failure: BaseException | None = None
         self.connected = False
         x.register_handler(Callback(
-            "jinglefs jingle", MatchXPath("{jabber:client}iq/{%s}jingle" % ns.JINGLE),
+            "jinglefs jingle", MatchXPath(f"{{jabber:client}}iq/{{{ns.JINGLE}}}jingle"),
             self._handle_jingle))
         x.add_event_handler("session_start", self._session_start)
         x.add_event_handler("failed_auth", self._failed_auth)
@@ -227,8 +229,9 @@ class XmppConnection:
     async def send_iq(self, to: str, payload: ET.Element, *, iq_id: str | None = None,
                       timeout: float = 30.0, iq_type: str = "set") -> ET.Element:
         """Send an IQ with one payload; return the result's payload (or raise JingleIqError)."""
-        iq = self.xmpp.make_iq(ito=to, itype=iq_type, id=iq_id) if iq_id else \
-            self.xmpp.make_iq(ito=to, itype=iq_type)
+        kind = cast(Literal["get", "set"], iq_type)
+        iq = self.xmpp.make_iq(ito=to, itype=kind, id=iq_id) if iq_id else \
+            self.xmpp.make_iq(ito=to, itype=kind)
         iq.append(payload)
         try:
             result = await iq.send(timeout=timeout)
@@ -284,7 +287,7 @@ class XmppConnection:
         if cached is not None:
             return cached
         try:
-            info = await self.xmpp.plugin["xep_0030"].get_info(jid=full_jid, cached=True,
+            info = await self.xmpp.plugin["xep_0030"].get_info(jid=JID(full_jid), cached=True,
                                                         timeout=timeout)
         except (IqError, IqTimeout):
             return frozenset()
@@ -299,7 +302,8 @@ class XmppConnection:
 
     def online_resources(self, bare_jid: str) -> list[str]:
         """Full JIDs of a contact's available resources, best first (priority, then show)."""
-        roster = self.xmpp.client_roster.presence(bare_jid)
+        roster = cast(dict[str, dict[str, Any]],
+                      self.xmpp.client_roster.presence(JID(bare_jid)))
         ranked = []
         for resource, pres in roster.items():
             ranked.append((-int(pres.get("priority", 0)),
@@ -320,7 +324,8 @@ class XmppConnection:
                 continue
             item = roster[bare]
             resources = []
-            for resource, pres in roster.presence(bare).items():
+            presences = cast(dict[str, dict[str, Any]], roster.presence(JID(bare)))
+            for resource, pres in presences.items():
                 full = f"{bare}/{resource}"
                 feats = self._features_cache.get(full, frozenset())
                 resources.append(Resource(

@@ -36,6 +36,7 @@ _load_ui_package()
 
 import pytest  # noqa: E402
 import qasync  # noqa: E402
+
 from jinglefs_ui.qtfix import protect_bools  # noqa: E402
 
 # On PySide6 6.12.0 every Signal.emit() leaks a reference to True and the interpreter aborts

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
+
+from jinglefs import errors
 from jinglefs_ui import app as app_mod
 from jinglefs_ui.accounts import AccountInfo
 from jinglefs_ui.bridge import ONLINE, ClientBridge
@@ -16,9 +19,6 @@ from jinglefs_ui.single_instance import SingleInstance
 from jinglefs_ui.storage import History, Preferences
 from jinglefs_ui.widgets.account_dialog import AccountDialog
 from jinglefs_ui.widgets.main_window import MainWindow
-from PySide6.QtCore import Qt
-
-from jinglefs import errors
 from tests.fakes import FakeClient, FakeConnect
 from tests.ui.fakes_gui import MemoryStore, RecordingNotifier, roster, until
 

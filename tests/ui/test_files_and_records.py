@@ -6,11 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-from jinglefs_ui import files as files_mod
-from jinglefs_ui.files import DroppedItem, check_items
-from jinglefs_ui.records import TransferRecord
-from jinglefs_ui.storage import ACCEPT, ASK, DECLINE, MB, History, Preferences, decide
-from jinglefs_ui.text import human_eta, human_size, safe_text
 
 from jinglefs.events import (
     Accepted,
@@ -24,6 +19,11 @@ from jinglefs.events import (
     TransportSelected,
     Verified,
 )
+from jinglefs_ui import files as files_mod
+from jinglefs_ui.files import DroppedItem, check_items
+from jinglefs_ui.records import TransferRecord
+from jinglefs_ui.storage import ACCEPT, ASK, DECLINE, MB, History, Preferences, decide
+from jinglefs_ui.text import human_eta, human_size, safe_text
 from tests.fakes import FakeOffer
 
 

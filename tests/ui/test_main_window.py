@@ -8,12 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jinglefs_ui.accounts import AccountInfo
-from jinglefs_ui.bridge import LOST, ONLINE, ClientBridge
-from jinglefs_ui.models import TransferListModel
-from jinglefs_ui.storage import MB, History, Preferences
-from jinglefs_ui.widgets.main_window import MainWindow
-from jinglefs_ui.widgets.offer_dialog import OfferDialog
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
@@ -31,6 +25,12 @@ from jinglefs.events import (
     TransportSelected,
     Verified,
 )
+from jinglefs_ui.accounts import AccountInfo
+from jinglefs_ui.bridge import LOST, ONLINE, ClientBridge
+from jinglefs_ui.models import TransferListModel
+from jinglefs_ui.storage import MB, History, Preferences
+from jinglefs_ui.widgets.main_window import MainWindow
+from jinglefs_ui.widgets.offer_dialog import OfferDialog
 from tests.fakes import HANG, FakeClient, FakeConnect, FakeOffer
 from tests.ui.fakes_gui import MemoryStore, RecordingNotifier, roster, until
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from jinglefs_ui.qtfix import emit_leaks_true
 from PySide6.QtCore import QObject, Signal
+
+from jinglefs_ui.qtfix import emit_leaks_true
 
 
 class _Emitter(QObject):
