@@ -36,7 +36,14 @@ from .handles import OfferHandle, TransferHandle
 from .jingle import ns
 from .jingle.codec import parse_jingle
 from .jingle.manager import SessionManager
-from .jingle.model import Content, FileDesc, FileTransferDescription, Reason, ReasonInfo
+from .jingle.model import (
+    Content,
+    FileDesc,
+    FileTransferDescription,
+    Range,
+    Reason,
+    ReasonInfo,
+)
 from .jingle.session import JingleSession, SessionState
 from .negotiation.base import NegotiatorFactory
 from .negotiation.ibb import IbbNegotiator
@@ -254,9 +261,11 @@ class Client:
         for path, name in files:
             stat = path.stat()
             media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            # <range/> says we honour a ranged (resumed) accept (XEP-0234 §8);
+            # <hash-used/> announces the checksum that follows the bytes (§7.1).
             desc = FileDesc(name=name, size=stat.st_size, media_type=media_type,
                             date=datetime.fromtimestamp(stat.st_mtime, UTC),
-                            hash_used=("sha-256",))
+                            hash_used=("sha-256",), range=Range())
             session = self.manager.create(peer)
             driver = self._add_driver(session)
             handle = TransferHandle(self.new_id(), peer, Direction.SEND, file_info(desc),
