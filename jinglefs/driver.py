@@ -47,6 +47,8 @@ from .jingle.model import (
     Role,
 )
 from .jingle.session import (
+    ContentAddReceived,
+    ContentRemoved,
     InfoReceived,
     IqFailed,
     JingleSession,
@@ -224,6 +226,23 @@ class SessionDriver:
             queued = self._contents.get(event.content)
             if queued is not None:
                 queued.queue.put_nowait(event)
+            return
+        if isinstance(event, ContentAddReceived):
+            # A file added to a running session (XEP-0166 §7.2.2) was never shown to the
+            # user, so it is declined; the sender may offer it in a session of its own.
+            self.session.reject_contents([c.name for c in event.contents], time.monotonic(),
+                                         ReasonInfo(Reason.DECLINE))
+            self.pump()
+            return
+        if isinstance(event, ContentRemoved):
+            # XEP-0166 §7.2.6: the peer stopped one file of several; end that flow only.
+            ended = SessionEnded(event.reason or ReasonInfo(Reason.CANCEL), by_peer=True)
+            for name in event.names:
+                removed = self._contents.get(name)
+                if removed is not None:
+                    removed.queue.put_nowait(ended)
+                    if removed.negotiator is not None:
+                        self._spawn(removed.negotiator.aclose())
             return
         if isinstance(event, IqFailed):
             self.log.info("peer refused our %s: %s", event.action.value, event.condition)

@@ -3,7 +3,10 @@
 #
 # jinglefs copy of the team's ../shared/natlab/natlab.sh (see its README for the measured
 # results and pitfalls). Changes: the state directory defaults to /tmp/natlab-$NATLAB_PREFIX,
-# so that labs with different prefixes (tests/natlab uses a per-run prefix) can coexist.
+# so that labs with different prefixes (tests/natlab uses a per-run prefix) can coexist;
+# Prosody without proxy65 (--no-proxy65) and a choice of advertised TURN transports
+# (--turn-transports) for the fallback tests; Prosody's network settings (read_size 256 KiB,
+# no Nagle, like tests/servers/prosody.py) so that IBB and proxy65 are not throttled.
 #
 #   "internet"  nl-pub : bridge br0 203.0.113.0/24 (TEST-NET-3, never routed anywhere)
 #                         203.0.113.1  coturn STUN/TURN :3478 udp+tcp, relay ports 49160-49999
@@ -18,7 +21,8 @@
 # the machine and the host's own network is untouched.
 #
 # Usage:
-#   natlab.sh up VARIANT [--no-xmpp] [--no-extdisco|--extdisco]
+#   natlab.sh up VARIANT [--no-xmpp] [--no-extdisco|--extdisco] [--no-proxy65|--proxy65]
+#                        [--turn-transports udp,tcp|udp|tcp]
 #                                      VARIANT: cone | symmetric | udp-blocked | strict
 #                                      (re-running 'up' with another variant only swaps
 #                                      the router rules and flushes conntrack; coturn or
@@ -48,13 +52,23 @@
 #   coturn 4.6 then accepts only REST credentials (no static user): 'natlab.sh env' mints
 #   one (NATLAB_TURN_USER/PASS, valid NATLAB_TURN_TTL s). With --no-extdisco the static
 #   user natlab/natlab-secret is back.
+#   --turn-transports (NATLAB_TURN_TRANSPORTS, default udp,tcp) picks what XEP-0215
+#   advertises: udp,tcp = stun+turn over udp and tcp (mod_turn_external); udp = udp only;
+#   tcp = stun+turn over tcp only (mod_external_services; a client that prefers TURN/udp
+#   then has nothing else). coturn itself always serves udp and tcp.
+#
+# proxy65 (on by default; --no-proxy65 or NATLAB_PROXY65=0 turns it off): Prosody then has
+#   no XEP-0065 proxy component, so SOCKS5 has only direct candidates (IBB fallback tests).
+#   Like --no-extdisco, each 'up' applies the flags/env given to it; Prosody restarts only
+#   if its generated config changed.
 #
 # Environment: NATLAB_PREFIX (nl), NATLAB_STATE (/tmp/natlab-$NATLAB_PREFIX),
 #   NATLAB_EXTDISCO (1), NATLAB_TURN_SECRET (natlab-turn-rest-secret),
 #   NATLAB_TURN_TTL (86400: lifetime of the temporary TURN credentials, seconds),
 #   NATLAB_ROUTER_FW=0 removes the routers' "drop unsolicited inbound" input rule
 #   (demonstrates the conntrack-clash pitfall, see README),
-#   NATLAB_TURN_VERBOSE=1 adds 'verbose' to coturn (per-request log lines).
+#   NATLAB_TURN_VERBOSE=1 adds 'verbose' to coturn (per-request log lines),
+#   NATLAB_PROXY65 (1), NATLAB_TURN_TRANSPORTS (udp,tcp).
 #
 # Only processes this script started are ever signalled: their PID and start time
 # are kept in $STATE/pids/*.pid and checked against /proc before any kill.
@@ -67,6 +81,8 @@ ROUTER_FW=${NATLAB_ROUTER_FW:-1}
 EXTDISCO=${NATLAB_EXTDISCO:-1}
 TURN_SECRET=${NATLAB_TURN_SECRET:-natlab-turn-rest-secret}
 TURN_TTL=${NATLAB_TURN_TTL:-86400}
+PROXY65=${NATLAB_PROXY65:-1}
+TURN_TRANSPORTS=${NATLAB_TURN_TRANSPORTS:-udp,tcp}
 
 PUB_NET=203.0.113
 PUB_IP=$PUB_NET.1
@@ -383,7 +399,19 @@ start_prosody() {
       "$peer" "$XMPP_DOMAIN" "$peer" > "$ros/$u.dat"
   done
   local mods='"roster"; "saslauth"; "tls"; "disco"; "ping"; "register"; "posix"; "version"; "time"; "uptime"' xd=""
-  if [ "$EXTDISCO" = 1 ]; then
+  if [ "$EXTDISCO" = 1 ] && [ "$TURN_TRANSPORTS" = tcp ]; then
+    # TCP only: mod_turn_external always adds stun/udp + turn/udp, so list the services
+    # for mod_external_services directly (same TURN REST credentials).
+    mods="$mods; \"external_services\""
+    xd="external_service_host = \"$PUB_IP\"
+external_service_port = $STUN_PORT
+external_service_secret = \"$TURN_SECRET\"   -- = coturn static-auth-secret
+external_service_ttl = $TURN_TTL
+external_services = {      -- --turn-transports tcp: nothing over udp
+  { type = \"stun\"; transport = \"tcp\" };
+  { type = \"turn\"; transport = \"tcp\"; secret = true };
+}"
+  elif [ "$EXTDISCO" = 1 ]; then
     # XEP-0215 via mod_turn_external (it loads mod_external_services, which answers
     # urn:xmpp:extdisco:2 and :1 <services/> and <credentials/> for local c2s users).
     # host must be the IP: the lab has no DNS for clients to resolve "lab.test".
@@ -392,7 +420,7 @@ start_prosody() {
 turn_external_port = $STUN_PORT
 turn_external_secret = \"$TURN_SECRET\"   -- = coturn static-auth-secret
 turn_external_ttl = $TURN_TTL
-turn_external_tcp = true      -- also advertise stun/tcp and turn/tcp"
+turn_external_tcp = $( [ "$TURN_TRANSPORTS" = udp ] && echo 'false     -- --turn-transports udp' || echo 'true      -- also advertise stun/tcp and turn/tcp')"
   fi
   cat > "$d/prosody.cfg.lua.new" <<EOF
 -- generated by natlab.sh
@@ -406,7 +434,12 @@ local_interfaces = { "127.0.0.1" }
 c2s_ports = { $XMPP_PORT }
 c2s_direct_tls_ports = { }
 s2s_ports = { }
-proxy65_ports = { $PROXY65_PORT }
+$( [ "$PROXY65" = 1 ] && echo "proxy65_ports = { $PROXY65_PORT }" || echo "-- proxy65 off (--no-proxy65)" )
+-- no mod_limits; bigger reads and no Nagle (as tests/servers/prosody.py), so that IBB and
+-- proxy65 are not throttled. Listening ports take network_default_read_size.
+network_default_read_size = 262144
+network_settings = { read_size = 262144; nagle = false }
+use_ipv6 = false
 modules_enabled = { $mods }
 modules_disabled = { "s2s"; "http"; "bosh"; "websocket" }
 authentication = "internal_plain"
@@ -419,14 +452,18 @@ $xd
 
 VirtualHost "$XMPP_DOMAIN"
   ssl = { certificate = "$d/certs/$XMPP_DOMAIN.crt"; key = "$d/certs/$XMPP_DOMAIN.key" }
+EOF
+  if [ "$PROXY65" = 1 ]; then
+    cat >> "$d/prosody.cfg.lua.new" <<EOF
 
 Component "$PROXY65_JID" "proxy65"
   proxy65_address = "$PUB_IP"
 EOF
+  fi
   install_conf "$d/prosody.cfg.lua" prosody || return 0
   spawn "$NS_PUB" prosody prosody -F --config "$d/prosody.cfg.lua"
-  if wait_listen "$NS_PUB" tcp "$XMPP_PORT" 15 && wait_listen "$NS_PUB" tcp "$PROXY65_PORT" 5; then
-    log "prosody up: c2s $PUB_IP:$XMPP_PORT domain $XMPP_DOMAIN (alice/bob, password $XMPP_PASS), proxy65 $PROXY65_JID at $PUB_IP:$PROXY65_PORT$( [ "$EXTDISCO" = 1 ] && echo ", XEP-0215 extdisco:2 on")"
+  if wait_listen "$NS_PUB" tcp "$XMPP_PORT" 15 && { [ "$PROXY65" = 0 ] || wait_listen "$NS_PUB" tcp "$PROXY65_PORT" 5; }; then
+    log "prosody up: c2s $PUB_IP:$XMPP_PORT domain $XMPP_DOMAIN (alice/bob, password $XMPP_PASS), $( [ "$PROXY65" = 1 ] && echo "proxy65 $PROXY65_JID at $PUB_IP:$PROXY65_PORT" || echo "no proxy65")$( [ "$EXTDISCO" = 1 ] && echo ", XEP-0215 extdisco:2 on (stun/turn over $TURN_TRANSPORTS)")"
   else
     tail -20 "$d/prosody.log" "$STATE/prosody.log" >&2 2>/dev/null || true
     die "prosody did not start"
@@ -440,17 +477,28 @@ lab_partial() { local ns; for ns in $ALL_NS; do ns_exists "$ns" && return 0; don
 cmd_up() {
   need_root
   local v=${1:-} xmpp=1
-  [ -n "$v" ] || die "usage: natlab.sh up VARIANT [--no-xmpp] [--no-extdisco|--extdisco]  ($VARIANTS)"
+  [ -n "$v" ] || die "usage: natlab.sh up VARIANT [--no-xmpp] [--no-extdisco|--extdisco] [--no-proxy65|--proxy65] [--turn-transports udp,tcp|udp|tcp]  ($VARIANTS)"
   shift
-  for a in "$@"; do
-    case "$a" in
+  while [ $# -gt 0 ]; do
+    case "$1" in
       --no-xmpp) xmpp=0 ;;
       --no-extdisco) EXTDISCO=0 ;;
       --extdisco) EXTDISCO=1 ;;
-      *) die "unknown option $a" ;;
+      --no-proxy65) PROXY65=0 ;;
+      --proxy65) PROXY65=1 ;;
+      --turn-transports) [ $# -ge 2 ] || die "--turn-transports needs a value"; TURN_TRANSPORTS=$2; shift ;;
+      --turn-transports=*) TURN_TRANSPORTS=${1#*=} ;;
+      *) die "unknown option $1" ;;
     esac
+    shift
   done
   case "$EXTDISCO" in 0|1) ;; *) die "NATLAB_EXTDISCO must be 0 or 1" ;; esac
+  case "$PROXY65" in 0|1) ;; *) die "NATLAB_PROXY65 must be 0 or 1" ;; esac
+  case "$TURN_TRANSPORTS" in
+    udp,tcp|tcp,udp) TURN_TRANSPORTS=udp,tcp ;;
+    udp|tcp) ;;
+    *) die "--turn-transports / NATLAB_TURN_TRANSPORTS must be udp,tcp, udp or tcp" ;;
+  esac
   router_rules "$v" >/dev/null   # validates the variant name before touching anything
   deps "$xmpp"
   if ! lab_complete; then
@@ -463,6 +511,8 @@ cmd_up() {
   start_coturn
   if [ $xmpp = 1 ]; then start_prosody; fi
   echo "$EXTDISCO" > "$STATE/extdisco"
+  echo "$PROXY65" > "$STATE/proxy65"
+  echo "$TURN_TRANSPORTS" > "$STATE/turn-transports"
   cmd_env > "$STATE/env"
   log "lab up ($v). Parameters: $STATE/env. Try: $0 exec a ss -s"
 }
@@ -546,6 +596,9 @@ NATLAB_XMPP_PASS=$XMPP_PASS
 NATLAB_XMPP_CA=$STATE/prosody/certs/$XMPP_DOMAIN.crt
 NATLAB_PROXY65_JID=$PROXY65_JID
 NATLAB_PROXY65=$PUB_IP:$PROXY65_PORT
+NATLAB_PROXY65_ENABLED=$(cat "$STATE/proxy65" 2>/dev/null || echo "$PROXY65")
+NATLAB_TURN_TRANSPORTS=$(cat "$STATE/turn-transports" 2>/dev/null || echo "$TURN_TRANSPORTS")
+NATLAB_XMPP_LOG=$STATE/prosody/prosody.log
 EOF
 }
 
