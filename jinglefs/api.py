@@ -84,8 +84,16 @@ class Settings:
     #: XEP-0047 block size we offer for IBB (raw bytes per stanza).
     ibb_block_size: int = 4096
     #: Manual STUN/TURN, used in addition to what the server announces (XEP-0215).
-    stun: tuple[str, ...] = ()
-    turn: tuple[str, ...] = ()  # "turn:user:pass@host:port?transport=udp"
+    #: aioice takes one of each: the first usable entry wins over the server's of that kind.
+    stun: tuple[str, ...] = ()  # "HOST[:PORT]" or "stun:HOST[:PORT]"
+    #: "turn[s]:USER:PASS@HOST[:PORT]?transport=udp|tcp"; USER and PASS percent-encoded,
+    #: the user info splits at its last ':' (TURN REST user names contain colons).
+    turn: tuple[str, ...] = ()
+    #: Gather ICE host candidates on these local addresses only.  None: every interface but
+    #: loopback (aioice's choice); ("127.0.0.1",) for two clients on one machine (tests).
+    ice_host_addresses: tuple[str, ...] | None = None
+    #: ICE through the TURN relay only: the contact never learns our IP addresses.
+    ice_relay_only: bool = False
     #: Whether to offer our SOCKS5 proxy candidate / use the server's proxy.
     use_proxy: bool = True
     #: Offer direct SOCKS5 candidates: a listener on our own addresses (XEP-0260 §2.1).

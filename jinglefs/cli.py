@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import importlib
 import ipaddress
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from . import __version__, config
 from .api import TRANSPORT_CHOICES, Account, ClientLike, OfferLike, Settings, Timeouts, TransferLike
@@ -45,6 +46,9 @@ from .errors import (
 )
 from .events import Completed, Failed, TransferEvent, TransferState
 from .progress_view import HumanView, JsonView, format_size, parse_size, safe_text
+
+if TYPE_CHECKING:
+    from .negotiation.ice import TurnUrl
 
 __all__ = ["main", "build_parser", "ConnectFn", "EXIT_CODE_TABLE"]
 
@@ -69,9 +73,10 @@ EXIT_CODE_TABLE: tuple[tuple[int, str], ...] = (
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C / SIGTERM): running transfers were cancelled"),
 )
 
-#: Features printed by --version (the transfer engine may report its own hash list).
-TRANSPORTS = ("ice (XEP-0176, DTLS-encrypted)", "s5b (XEP-0260, direct or server proxy)",
-              "ibb (XEP-0261, in-band)")
+#: Descriptions of the transports --version lists (only those this install can use).
+TRANSPORT_NAMES = {"ice": "ice (WebRTC data channel: ICE, DTLS-encrypted)",
+                   "s5b": "s5b (XEP-0260, direct or server proxy)",
+                   "ibb": "ibb (XEP-0261, in-band)"}
 DEFAULT_HASHES = ("sha-256", "sha3-256", "blake2b-512")
 
 _FORBIDDEN_OPTIONS = ("--password", "--pass", "--passwd", "--pw", "-p")
@@ -177,6 +182,8 @@ def _add_account_options(p: argparse.ArgumentParser, *, json_flag: bool = True) 
     g.add_argument("--server", metavar="HOST[:PORT]",
                    help="connect to this host instead of what DNS says")
     g.add_argument("--ca-file", metavar="PEM", help="trust the certificates in this file")
+    g.add_argument("--no-proxy", action="store_true",
+                   help="never relay SOCKS5 through the server's proxy (XEP-0065)")
     g.add_argument("--allow-plaintext", action="store_true",
                    help="allow an unencrypted connection (loopback servers only)")
     g.add_argument("--no-input", action="store_true",
@@ -185,6 +192,25 @@ def _add_account_options(p: argparse.ArgumentParser, *, json_flag: bool = True) 
         p.add_argument("--json", action="store_true",
                        help="one JSON object per line on stdout, per event")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the result lines")
+
+
+def _add_ice_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("ICE (direct, encrypted connections through NATs)")
+    g.add_argument("--stun", metavar="HOST[:PORT]", action="append", default=[],
+                   help="STUN server (default port 3478); wins over the one your XMPP server"
+                        " announces (XEP-0215)")
+    g.add_argument("--turn", metavar="URL", action="append", default=[],
+                   help="TURN server turn:USER@HOST[:PORT]?transport=udp|tcp (or turns:); its"
+                        " password comes from --turn-password-file, never from the command"
+                        " line.  Not needed when your XMPP server announces one (XEP-0215)")
+    g.add_argument("--turn-password-file", metavar="PATH",
+                   help="read the TURN password from the first line of PATH")
+    g.add_argument("--ice-address", metavar="ADDR", action="append", default=[],
+                   help="gather ICE candidates on this local address only (repeatable;"
+                        " default: every interface except loopback)")
+    g.add_argument("--ice-relay-only", action="store_true",
+                   help="ICE only through a TURN relay: the contact never learns your IP"
+                        " addresses")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="give up when the recipient has not accepted within SECONDS"
                            " (default 300)")
     _add_account_options(send)
+    _add_ice_options(send)
 
     recv = sub.add_parser("receive", help="receive files",
                           description="Wait for incoming files.\n\n" + _RECEIVE_EXAMPLES,
@@ -225,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     recv.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
                       help="stop listening after SECONDS without a new offer")
     _add_account_options(recv)
+    _add_ice_options(recv)
 
     acct = sub.add_parser("account", help="add, list, test or remove accounts",
                           description="Manage stored accounts.\n\n" + _ACCOUNT_EXAMPLES,
@@ -236,8 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--ca-file", metavar="PEM")
     add.add_argument("--allow-plaintext", action="store_true",
                      help="allow an unencrypted connection (loopback servers only)")
-    add.add_argument("--stun", metavar="URL", action="append", default=[])
-    add.add_argument("--turn", metavar="URL", action="append", default=[])
+    add.add_argument("--stun", metavar="HOST[:PORT]", action="append", default=[],
+                     help="STUN server used with this account")
+    add.add_argument("--turn", metavar="URL", action="append", default=[],
+                     help="TURN server turn:USER@HOST[:PORT]?transport=udp|tcp used with this"
+                          " account (no password here: give --turn-password-file to send and"
+                          " receive)")
     add.add_argument("--default", action="store_true", help="make it the default account")
     add.add_argument("--password-file", metavar="PATH",
                      help="read the password to store from the first line of PATH")
@@ -443,6 +475,66 @@ def _login(args: argparse.Namespace, jid_arg: str | None = None) -> _Login:
                   turn=stored.turn if stored else ())
 
 
+def _check_stun(text: str) -> str:
+    from .negotiation.ice import parse_stun
+
+    try:
+        parse_stun(text)
+    except ValueError as e:
+        raise UsageError(f"STUN server {text!r}: {e}") from None
+    return text
+
+
+def _check_turn(text: str) -> TurnUrl:
+    """A TURN URL without password (the user info is the user name); UsageError if bad."""
+    from .negotiation.ice import parse_turn
+
+    try:
+        url = parse_turn(text, password_in_url=False)
+    except ValueError as e:
+        # The text is not echoed: someone may have typed a password into it after all.
+        raise UsageError(f"TURN server: {e}") from None
+    if not url.username:
+        raise UsageError(f"TURN server {url.host}:{url.port}: give the user name, "
+                         "turn:USER@HOST[:PORT]?transport=udp|tcp")
+    return url
+
+
+def _ice_settings(args: argparse.Namespace, login: _Login,
+                  warn: Callable[[str], None]) -> dict[str, Any]:
+    """Settings fields for ICE from --stun/--turn/--turn-password-file/--ice-* and the
+    stored account.  TURN passwords never come from argv or config.toml: from XEP-0215
+    (the XMPP server mints them) or from --turn-password-file."""
+    from .negotiation.ice import turn_setting
+
+    stun = tuple(_check_stun(t) for t in (*args.stun, *login.stun))  # first one wins
+    given = [_check_turn(t) for t in args.turn]
+    stored = [_check_turn(t) for t in login.turn]
+    turn: list[str] = []
+    if args.turn_password_file is not None:
+        if not given and not stored:
+            raise UsageError("--turn-password-file without a TURN server (--turn URL)")
+        password = config.read_password_file(args.turn_password_file)
+        turn = [turn_setting(dataclasses.replace(u, password=password))
+                for u in (*given, *stored)]
+    elif given:
+        raise UsageError("--turn needs --turn-password-file PATH (a file whose first line is "
+                         "the TURN password): passwords never go on the command line.  Most "
+                         "XMPP servers hand out TURN credentials by themselves (XEP-0215).")
+    elif stored:
+        warn("the stored TURN server is not used without --turn-password-file")
+    addresses: tuple[str, ...] | None = None
+    if args.ice_address:
+        for addr in args.ice_address:
+            try:
+                ipaddress.ip_address(addr)
+            except ValueError:
+                raise UsageError(f"--ice-address {addr!r} is not an IP address") from None
+        addresses = tuple(args.ice_address)
+    return {"stun": stun, "turn": tuple(turn), "ice_host_addresses": addresses,
+            "ice_relay_only": bool(args.ice_relay_only)}
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -624,7 +716,8 @@ def _cmd_send(args: argparse.Namespace, connect: ConnectFn | None) -> int:
         login = _login(args)
         timeouts = Timeouts(accept=args.timeout_accept) if args.timeout_accept else Timeouts()
         settings = Settings(transport=args.transport, timeouts=timeouts,
-                            stun=login.stun, turn=login.turn)
+                            use_proxy=not args.no_proxy,
+                            **_ice_settings(args, login, out.warn))
         connect_fn = connect or _default_connect()
     except JingleFSError as e:
         return out.fatal(e)
@@ -686,8 +779,9 @@ def _cmd_receive(args: argparse.Namespace, connect: ConnectFn | None) -> int:
         accept_from = _parse_accept_from(args.accept_from)
         dest = _output_dir(args.output)
         login = _login(args)
-        settings = Settings(stun=login.stun, turn=login.turn, accept_from=accept_from,
-                            max_size=args.max_size)
+        settings = Settings(accept_from=accept_from, max_size=args.max_size,
+                            use_proxy=not args.no_proxy,
+                            **_ice_settings(args, login, out.warn))
         connect_fn = connect or _default_connect()
     except JingleFSError as e:
         return out.fatal(e)
@@ -850,6 +944,10 @@ def _account_add(args: argparse.Namespace, out: _Output) -> int:
         raise UsageError("--allow-plaintext is only allowed for a loopback server "
                          "(localhost, 127.0.0.1, ::1)")
     ca_file = os.path.abspath(args.ca_file) if args.ca_file else None
+    for text in args.stun:
+        _check_stun(text)
+    for text in args.turn:
+        _check_turn(text)  # no password in config.toml (nor on the command line)
     stored = config.save_account(config.StoredAccount(
         jid=jid, server=host, port=port, ca_file=ca_file, allow_plaintext=args.allow_plaintext,
         stun=tuple(args.stun), turn=tuple(args.turn), default=args.default))
@@ -941,6 +1039,15 @@ def _cmd_gui() -> int:
     return int(result or 0)
 
 
+def _available_transports() -> list[str]:
+    try:
+        from .client import LADDER, _available_factories
+    except ImportError:
+        return [TRANSPORT_NAMES["ibb"]]
+    factories = _available_factories()
+    return [TRANSPORT_NAMES[k] for k in LADDER if k in factories]
+
+
 def _version_text() -> str:
     hashes: Sequence[str] = DEFAULT_HASHES
     with suppress(ImportError):
@@ -948,7 +1055,7 @@ def _version_text() -> str:
         hashes = tuple(getattr(hashing, "SUPPORTED_ALGOS", DEFAULT_HASHES))
     return (f"jinglefs {__version__}\n"
             f"file transfer: XEP-0234 (Jingle File Transfer), XEP-0166 (Jingle)\n"
-            f"transports: {', '.join(TRANSPORTS)}\n"
+            f"transports: {', '.join(_available_transports())}\n"
             f"hashes (XEP-0300): {', '.join(hashes)}\n"
             f"--json schema: v1")
 

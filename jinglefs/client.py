@@ -80,6 +80,14 @@ def _available_factories() -> dict[str, NegotiatorFactory]:
     return factories
 
 
+def _peer_features(factory: NegotiatorFactory) -> tuple[str, ...]:
+    """Features that show a peer can take this transport: ``peer_features`` when the
+    factory has them (ICE advertises ice-udp:1 and dtls:0 too, which Dino and Gajim also
+    advertise for calls only), else the features it advertises."""
+    features: tuple[str, ...] = getattr(factory, "peer_features", factory.features)
+    return features
+
+
 def advertised_features(factories: dict[str, NegotiatorFactory]) -> list[str]:
     """XEP-0030 features we announce (protocol.md §12): only what is implemented."""
     features = [ns.JINGLE, ns.FT, ns.HASHES, ns.IBB]
@@ -180,7 +188,7 @@ class Client:
 
     def _transports_of(self, features: frozenset[str]) -> frozenset[str]:
         return frozenset(kind for kind, f in self.factories.items()
-                         if any(feat in features for feat in f.features))
+                         if any(feat in features for feat in _peer_features(f)))
 
     def _contacts_changed(self) -> None:
         self._publish(ContactsChanged(tuple(self.contacts())))
@@ -280,7 +288,7 @@ class Client:
         if forced != "auto":
             return [forced]
         kinds = [k for k in LADDER if k in self.factories and
-                 any(f in features for f in self.factories[k].features)]
+                 any(f in features for f in _peer_features(self.factories[k]))]
         # XEP-0234 §9: IBB is mandatory to implement, so it is always worth a try.
         return kinds if "ibb" in kinds else kinds + ["ibb"]
 

@@ -79,6 +79,8 @@ CHECKSUM_WAIT = 5.0
 #: How long the sender waits for the receiver's session-terminate after the checksum.
 FINISH_WAIT = 60.0
 PROGRESS_INTERVAL = 0.25
+#: transport-info payloads kept per content that is not accepted yet.
+MAX_EARLY_INFO = 32
 
 E = TypeVar("E", bound=SessionEvent)
 T = TypeVar("T")
@@ -153,6 +155,8 @@ class SessionDriver:
         self.ended: asyncio.Future[SessionEnded] = asyncio.get_running_loop().create_future()
         self.on_initiated: Callable[[SessionDriver, tuple[Content, ...]], None] | None = None
         self._session_events: asyncio.Queue[SessionEvent] = asyncio.Queue()
+        #: transport-info for contents we have not accepted yet (see _dispatch)
+        self._early_info: dict[str, list[TransportPayload]] = {}
 
     # ------------------------------------------------------------------ pumping
 
@@ -206,7 +210,14 @@ class SessionDriver:
             return
         if isinstance(event, TransportInfoReceived):
             target = self._contents.get(event.content)
-            if target is not None and target.negotiator is not None:
+            if target is None:
+                # XEP-0176 trickle: the initiator may send candidates before we accept
+                # (Conversations does, protocol.md §5.4); receiver_content() hands them on.
+                early = self._early_info.setdefault(event.content, [])
+                if len(early) < MAX_EARLY_INFO:
+                    early.append(event.transport)
+                return
+            if target.negotiator is not None:
                 try:
                     target.negotiator.transport_info(event.transport)
                 except errors.JingleFSError as e:
@@ -418,6 +429,11 @@ class SessionDriver:
 
     def receiver_content(self, content: str, negotiator: Negotiator) -> None:
         self._contents[content] = _ContentQueue(asyncio.Queue(), negotiator)
+        for payload in self._early_info.pop(content, []):
+            try:
+                negotiator.transport_info(payload)  # before answer(): the negotiator keeps it
+            except errors.JingleFSError as e:
+                self.log.info("bad transport-info: %s", e)
 
     async def run_receiver(self, content: Content, incoming: IncomingFile,
                            transfer: TransferHandle) -> None:

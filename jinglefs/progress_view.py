@@ -273,8 +273,11 @@ class HumanView:
             check = ""
             if ev.verified or line.verified_algo:
                 check = f", verified ({line.verified_algo or ', '.join(sorted(ev.hashes))})"
+            elif verb == "Sent":
+                # The receiver checks; the sender only knows it confirmed success.
+                check = ", checksum sent (" + ", ".join(sorted(ev.hashes)) + ")"
             else:
-                check = ", NOT verified (no checksum)"
+                check = ", NOT verified (the sender gave no checksum)"
             where = f" -> {safe_text(ev.path, limit=400)}" if verb == "Received" else ""
             self.ok(f"{verb} {line.name} ({format_size(ev.size)}) "
                     f"{'to' if verb == 'Sent' else 'from'} {safe_text(peer)}{via}{check}{where}")

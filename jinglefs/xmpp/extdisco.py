@@ -108,13 +108,19 @@ def parse_services(el: ET.Element) -> list[ExternalService]:
 
 
 def pick_ice_servers(services: list[ExternalService]) -> IceServers | None:
-    """First stun/udp, first TURN with credentials (udp, then tcp, then turns/tcp)."""
+    """First stun/udp, first TURN with credentials (tcp, then udp, then turns/tcp).
+
+    aioice takes a single TURN server.  TURN over TCP is preferred when the server offers
+    both: it relays wherever TURN over UDP would, and also from networks that block UDP,
+    where a UDP-only choice leaves ICE without any candidate that works (natlab
+    "udp-blocked").  Direct pairs are still tried first over UDP.
+    """
     stun = next((s for s in services if s.type == "stun" and s.transport == "udp"), None)
     turns = [s for s in services if s.is_turn and s.has_credentials]
     turn = next(
         (
             s
-            for kind in (("turn", "udp"), ("turn", "tcp"), ("turns", "tcp"))
+            for kind in (("turn", "tcp"), ("turn", "udp"), ("turns", "tcp"))
             for s in turns
             if (s.type, s.transport) == kind
         ),

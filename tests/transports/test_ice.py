@@ -530,7 +530,7 @@ def test_extdisco_prosody_answer() -> None:
         turn_port=3478,
         turn_username="1795328558",
         turn_password="dE9Rbn+HoiU6wDLZqT9xgmhvKlk=",
-        turn_transport="udp",  # udp preferred although tcp came first
+        turn_transport="tcp",  # tcp preferred: it also relays when UDP is blocked
         turn_ssl=False,
         turn_expires=datetime(2026, 11, 22, 6, 22, 38, tzinfo=UTC),
     )
@@ -585,7 +585,7 @@ async def test_extdisco_from_prosody_then_relay_transfer(
         await bob.aclose()
     assert sa_servers is not None and sb_servers is not None
     assert (sa_servers.turn_host, sa_servers.turn_port) == (coturn.host, coturn.port)
-    assert sa_servers.turn_transport == "udp" and sa_servers.turn_expires is not None
+    assert sa_servers.turn_transport == "tcp" and sa_servers.turn_expires is not None
     assert (sa_servers.stun_host, sa_servers.stun_port) == (coturn.host, coturn.port)
     # The credentials Prosody minted are accepted by coturn: relay-only ICE connects.
     a = IceSession(initiator=True, host_addresses=LO, servers=sa_servers, relay_only=True)

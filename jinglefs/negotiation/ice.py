@@ -1,0 +1,525 @@
+"""ICE data channels as a Jingle transport, the first rung of the ladder (protocol.md §5.4).
+
+One :class:`IceNegotiator` per content and attempt.  It speaks Conversations'
+``urn:xmpp:jingle:transports:webrtc-datachannel:1`` (an XEP-0176 ICE-UDP transport with the
+XEP-0320 DTLS fingerprint inside) and glues three finished pieces together:
+
+* :class:`~jinglefs.transports.ice.IceSession` – aioice + aiortc (ICE, DTLS, SCTP, one data
+  channel per side); the fingerprint is checked inside the DTLS handshake, before any file byte;
+* :func:`~jinglefs.xmpp.extdisco.fetch_ice_servers` – STUN/TURN from our own server
+  (XEP-0215), fetched once per client and fetched again once the TURN credentials expire;
+* the manual servers of :class:`~jinglefs.api.Settings` (``stun`` / ``turn``), which win over
+  the announced ones of the same kind: aioice takes one STUN and one TURN server only
+  (protocol.md §5.1, trap 20).
+
+Flow::
+
+    offer()      (initiator) servers, IceSession, start gathering; our payload with the
+                 candidates gathered within OFFER_GATHER_WAIT (ufrag/pwd/fingerprint only
+                 when gathering is slower, e.g. an unresponsive STUN/TURN server)
+    answer()     (responder) the same, after feeding the offer: the DTLS setup of the
+                 answer follows the offer's (RFC 5763 §5)
+    remote_answer() / transport_info()
+                 the peer's payloads are fed to the IceSession in arrival order (XEP-0176
+                 trickle); transport-info before the offer/answer is kept until then
+    connect()    wait for our gathering, trickle what the offer/answer lacked (XEP-0176:
+                 candidates may follow in transport-info), then ICE + DTLS + SCTP
+                 within 0.9 × timeouts.transport: Jingle has no end-of-candidates, and
+                 aioice alone would retry for about a minute (trap 20).  The driver then
+                 replaces the transport (SOCKS5, then IBB; XEP-0166 §7.2.17).
+    aclose()     every socket, whatever happened
+
+Trickle timing: the initiator may trickle as soon as its offer has left (XEP-0176 §4: the
+session is live once session-initiate is sent; the driver sends it right after offer()
+returns).  The responder trickles only from connect() on, i.e. after session-accept
+(protocol.md §16 trap 18), never before its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from urllib.parse import quote, unquote
+
+from ..errors import CandidatesFailed, JingleFSError, TransportError
+from ..events import PathKind
+from ..jingle import ns
+from ..jingle.ice import IceCandidate, IceServers, IceUdpTransport, WebRtcDataChannelTransport
+from ..jingle.transport import TransportPayload
+from ..transports.ice import LOCAL_MAX_MESSAGE_SIZE, IceDataChannelStream, IceSession
+from ..xmpp.extdisco import fetch_ice_servers
+from .base import Connected, NegotiationContext
+
+__all__ = [
+    "ICE_SERVERS_SERVICE",
+    "IceNegotiator",
+    "TurnUrl",
+    "manual_ice_servers",
+    "merge_ice_servers",
+    "parse_stun",
+    "parse_turn",
+    "turn_setting",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Key in ``NegotiationContext.services``: the per-client XEP-0215 lookup (:class:`_Announced`).
+ICE_SERVERS_SERVICE = "ice-servers"
+
+#: How long offer()/answer() wait for our candidates before sending the payload without
+#: them (they follow by transport-info).  Host candidates take milliseconds; a STUN or TURN
+#: server that does not answer holds aioice's gathering for 5 s.
+OFFER_GATHER_WAIT = 1.0
+#: How long one session waits for the XEP-0215 lookup (it goes on for later sessions).
+DISCOVERY_WAIT = 5.0
+#: Fetch the servers again this long before the TURN credentials expire (XEP-0215 §3.1
+#: ``expires``; TURN REST credentials are minted with a short lifetime).
+EXPIRY_MARGIN = timedelta(seconds=60)
+#: A lookup that found nothing (or failed) is tried again after this many seconds.
+RETRY_NOTHING = 600.0
+#: transport-info payloads kept while the peer's offer/answer is not known yet.
+MAX_EARLY = 32
+
+#: RFC 8489 §18.6 / RFC 7064 §3.1 default ports; RFC 7065 §3 for turns.
+STUN_PORT = 3478
+TURNS_PORT = 5349
+
+
+# ------------------------------------------------------------------ STUN/TURN settings
+
+
+def _host_port(text: str, default_port: int) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` (RFC 3986 authority without userinfo)."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError("unclosed '[' in an IPv6 address")
+        host, rest = text[1:end], text[end + 1:]
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"unexpected {rest!r} after the address")
+        port_text = rest[1:]
+        ipaddress.IPv6Address(host)  # ValueError when it is not one
+    elif text.count(":") > 1:
+        host, port_text = text, ""  # a bare IPv6 address
+        ipaddress.IPv6Address(host)
+    else:
+        host, _, port_text = text.partition(":")
+    if not host or any(ch.isspace() or ch in "/@?#[]" for ch in host):
+        raise ValueError(f"bad host name {host!r}")
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"bad port {port_text!r}")
+    return host, int(port_text)
+
+
+def parse_stun(text: str) -> tuple[str, int]:
+    """``HOST[:PORT]`` or a ``stun:`` URI (RFC 7064) -> (host, port).  ValueError if bad."""
+    text = text.strip()
+    scheme, sep, rest = text.partition(":")
+    if sep and scheme.lower() == "stuns":
+        raise ValueError("stuns: (STUN over TLS) is not supported, use stun:")
+    if sep and scheme.lower() == "stun":
+        text = rest
+    if "?" in text:
+        raise ValueError("a STUN URI takes no parameters")
+    return _host_port(text, STUN_PORT)
+
+
+@dataclass(frozen=True)
+class TurnUrl:
+    """One TURN server (RFC 7065 URI plus the credentials aioice needs)."""
+
+    host: str
+    port: int
+    transport: Literal["udp", "tcp"]
+    ssl: bool = False  # turns: TURN over TLS (over TCP)
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_turn(text: str, *, password_in_url: bool = True) -> TurnUrl:
+    """``turn[s]:[USER[:PASS]@]HOST[:PORT][?transport=udp|tcp]`` -> :class:`TurnUrl`.
+
+    RFC 7065 plus the common user-info extension.  With ``password_in_url`` (the format of
+    :attr:`~jinglefs.api.Settings.turn`) the user info splits at its *last* colon: TURN REST
+    user names (``expiry:user``) contain colons, base64 passwords do not.  Without it (the
+    command line, which never takes a password) the whole user info is the user name.  Both
+    parts are percent-decoded.  ValueError when malformed.
+    """
+    text = text.strip()
+    scheme, sep, rest = text.partition(":")
+    scheme = scheme.lower()
+    if not sep or scheme not in ("turn", "turns"):
+        raise ValueError("a TURN server starts with turn: or turns:")
+    rest, _, query = rest.partition("?")
+    transport: str | None = None
+    for item in filter(None, query.split("&")):
+        key, _, value = item.partition("=")
+        if key != "transport" or value.lower() not in ("udp", "tcp"):
+            raise ValueError(f"unknown TURN parameter {item!r} (only transport=udp|tcp)")
+        transport = value.lower()
+    ssl = scheme == "turns"
+    if ssl and transport == "udp":
+        raise ValueError("turns: runs over TCP (DTLS to the TURN server is not supported)")
+    userinfo, at, hostport = rest.rpartition("@")
+    username: str | None = None
+    password: str | None = None
+    if at:
+        if password_in_url and ":" in userinfo:
+            user_text, _, pass_text = userinfo.rpartition(":")
+            username, password = unquote(user_text), unquote(pass_text)
+        else:
+            username = unquote(userinfo)
+        if not username:
+            raise ValueError("empty TURN user name")
+    host, port = _host_port(hostport, TURNS_PORT if ssl else STUN_PORT)
+    chosen: Literal["udp", "tcp"] = "tcp" if ssl or transport == "tcp" else "udp"
+    return TurnUrl(host, port, chosen, ssl, username, password or None)
+
+
+def turn_setting(url: TurnUrl) -> str:
+    """The :attr:`~jinglefs.api.Settings.turn` string for ``url`` (credentials escaped)."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    userinfo = ""
+    if url.username is not None:
+        userinfo = quote(url.username, safe="")
+        if url.password is not None:
+            userinfo += ":" + quote(url.password, safe="")
+        userinfo += "@"
+    return (f"{'turns' if url.ssl else 'turn'}:{userinfo}{host}:{url.port}"
+            f"?transport={url.transport}")
+
+
+def manual_ice_servers(stun: tuple[str, ...], turn: tuple[str, ...]) -> IceServers | None:
+    """The first usable ``Settings.stun`` and ``Settings.turn`` entries (aioice takes one
+    of each); unusable entries are logged and skipped."""
+    servers = IceServers()
+    found = False
+    for text in stun:
+        try:
+            host, port = parse_stun(text)
+        except ValueError as e:
+            logger.warning("ignoring STUN server %r: %s", text, e)
+            continue
+        servers = replace(servers, stun_host=host, stun_port=port)
+        found = True
+        break
+    for text in turn:
+        try:
+            url = parse_turn(text)
+        except ValueError as e:
+            logger.warning("ignoring TURN server: %s", e)  # the text may hold a password
+            continue
+        if not url.username or not url.password:
+            logger.warning("ignoring TURN server %s:%d: no user name and password",
+                           url.host, url.port)
+            continue
+        servers = replace(servers, turn_host=url.host, turn_port=url.port,
+                          turn_username=url.username, turn_password=url.password,
+                          turn_transport=url.transport, turn_ssl=url.ssl, turn_expires=None)
+        found = True
+        break
+    return servers if found else None
+
+
+def merge_ice_servers(manual: IceServers | None, announced: IceServers | None
+                      ) -> IceServers | None:
+    """Manual servers win over the announced (XEP-0215) ones of the same kind; each kind the
+    user did not configure comes from the server."""
+    if manual is None or announced is None:
+        return manual or announced
+    merged = manual
+    if not manual.stun_host and announced.stun_host:
+        merged = replace(merged, stun_host=announced.stun_host, stun_port=announced.stun_port)
+    if not manual.has_turn and announced.has_turn:
+        merged = replace(merged, turn_host=announced.turn_host, turn_port=announced.turn_port,
+                         turn_username=announced.turn_username,
+                         turn_password=announced.turn_password,
+                         turn_transport=announced.turn_transport, turn_ssl=announced.turn_ssl,
+                         turn_expires=announced.turn_expires)
+    return merged
+
+
+# ------------------------------------------------------------------ XEP-0215, per client
+
+
+@dataclass
+class _Announced:
+    """One XEP-0215 lookup of our server, shared by every session of a client."""
+
+    pending: asyncio.Future[IceServers | None]
+    started: float  # time.monotonic()
+
+    def stale(self) -> bool:
+        if not self.pending.done():
+            return False  # in flight: share it
+        if self.pending.cancelled() or self.pending.exception() is not None:
+            return True
+        servers = self.pending.result()
+        if servers is None:
+            return time.monotonic() - self.started > RETRY_NOTHING
+        expires = servers.turn_expires
+        if expires is None:
+            return False
+        if expires.tzinfo is None:  # XEP-0082 says UTC
+            expires = expires.replace(tzinfo=UTC)
+        return datetime.now(UTC) >= expires - EXPIRY_MARGIN
+
+
+async def announced_ice_servers(ctx: NegotiationContext) -> IceServers | None:
+    """STUN/TURN our own server announces (XEP-0215), looked up once per client and again
+    when the TURN credentials are about to expire.  None when there are none."""
+    cache = ctx.services.get(ICE_SERVERS_SERVICE)
+    if not isinstance(cache, _Announced) or cache.stale():
+        domain = ctx.local_jid.partition("@")[2].partition("/")[0] or ctx.local_jid
+        timeout = min(DISCOVERY_WAIT, ctx.settings.timeouts.iq)
+        cache = _Announced(asyncio.ensure_future(
+            fetch_ice_servers(ctx.connection.xmpp, domain, timeout=timeout)), time.monotonic())
+        ctx.services[ICE_SERVERS_SERVICE] = cache
+    try:
+        # shielded: one session giving up must not cancel the shared lookup
+        return await asyncio.wait_for(asyncio.shield(cache.pending), DISCOVERY_WAIT)
+    except TimeoutError:
+        logger.info("XEP-0215: no answer yet from our server; ICE without its servers")
+        return None
+    except Exception as e:  # noqa: BLE001 - no servers only removes candidates
+        logger.info("XEP-0215 lookup failed: %s", e)
+        return None
+
+
+# ------------------------------------------------------------------ the negotiator
+
+
+def _key(c: IceCandidate) -> tuple[str, int]:
+    return (c.ip, c.port)
+
+
+class IceNegotiator:
+    """Conversations' WebRTC data channel transport for one content (protocol.md §5.4):
+    implements :class:`~jinglefs.negotiation.base.Negotiator`."""
+
+    namespace = ns.WEBRTC_DC
+    kind = "ice"
+    #: What we advertise (protocol.md §12): the DC transport, and ICE-UDP + DTLS it is made of.
+    features = (ns.WEBRTC_DC, ns.ICE_UDP, ns.DTLS)
+    #: What tells us that a *peer* can take this transport: the DC feature alone, as in
+    #: Conversations' own choice (§5.4).  Dino and Gajim advertise ice-udp:1 and dtls:0
+    #: for calls and would refuse a data channel offer.
+    peer_features = (ns.WEBRTC_DC,)
+
+    def __init__(self, ctx: NegotiationContext) -> None:
+        self.ctx = ctx
+        self._ice: IceSession | None = None
+        self._servers: IceServers | None = None
+        self._gathering: asyncio.Task[WebRtcDataChannelTransport] | None = None
+        #: local candidates the peer already has (in the offer/answer or a transport-info)
+        self._signalled: set[tuple[str, int]] = set()
+        self._may_trickle = False
+        #: the peer's offer/answer was handed to the IceSession (or it was refused)
+        self._remote_known = False
+        self._early: list[WebRtcDataChannelTransport] = []
+        self._inbox: list[WebRtcDataChannelTransport] = []
+        self._feeder: asyncio.Task[None] | None = None
+        #: why this attempt cannot work, found before connect() (reported by connect())
+        self._failure: str | None = None
+        self._stream: IceDataChannelStream | None = None
+        self._closed = False
+
+    # ----------------------------------------------------------- offer / answer
+
+    async def offer(self) -> TransportPayload:
+        ice = await self._start(initiator=True)
+        payload = await self._payload(ice)
+        # The driver sends session-initiate / transport-replace before it awaits anything
+        # else, so a trickle from a later gathering callback follows the offer on the wire.
+        self._may_trickle = True
+        return payload
+
+    async def answer(self, remote: TransportPayload) -> TransportPayload:
+        ice = await self._start(initiator=False)
+        if not isinstance(remote, WebRtcDataChannelTransport):
+            self._failure = "the contact's offer is not a WebRTC data channel transport"
+        else:
+            try:
+                # Before gathering: the DTLS setup of our answer follows the offer's.
+                await ice.add_remote(remote)
+            except TransportError as e:
+                self._failure = f"unusable ICE offer: {e}"
+            self._log_dropped(remote)
+        self._remote_known = True
+        if self._failure is None:
+            self._feed(*self._early)
+        self._early.clear()
+        return await self._payload(ice)
+
+    def remote_answer(self, remote: TransportPayload) -> None:
+        if not isinstance(remote, WebRtcDataChannelTransport):
+            self._failure = "the contact answered our ICE offer with another transport"
+            return
+        self._log_dropped(remote)
+        self._remote_known = True
+        self._feed(remote, *self._early)  # the answer first: it carries ufrag/pwd/fingerprint
+        self._early.clear()
+
+    def transport_info(self, payload: TransportPayload) -> None:
+        """XEP-0176 trickle: the peer's candidates, possibly before its offer/answer is known."""
+        if self._closed or not isinstance(payload, WebRtcDataChannelTransport):
+            return  # e.g. a late transport-info of a replaced transport
+        self._log_dropped(payload)
+        if not self._remote_known:
+            if len(self._early) < MAX_EARLY:
+                self._early.append(payload)
+            return
+        self._feed(payload)
+
+    # ------------------------------------------------------------------ connect
+
+    async def connect(self) -> Connected:
+        ice = self._ice
+        assert ice is not None and self._gathering is not None
+        # Responder: session-accept has left (the driver connects only after it), so our
+        # late candidates may follow now (protocol.md §16 trap 18).
+        self._may_trickle = True
+        limit = max(1.0, self.ctx.settings.timeouts.transport * 0.9)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        try:
+            if self._failure is not None:
+                raise CandidatesFailed(self._failure)
+            if self.ctx.settings.ice_relay_only and not (self._servers and
+                                                         self._servers.has_turn):
+                raise CandidatesFailed("relay-only ICE needs a TURN server, and neither our "
+                                       "server (XEP-0215) nor the settings name one")
+            try:
+                await asyncio.wait_for(asyncio.shield(self._gathering),
+                                       max(0.1, deadline - loop.time()))
+            except TimeoutError:
+                raise CandidatesFailed(f"gathering ICE candidates took over {limit:.0f} s"
+                                       ) from None
+            except Exception as e:  # noqa: BLE001 - whatever it was, the next rung may work
+                raise CandidatesFailed(f"could not gather ICE candidates: {e}") from None
+            self._trickle()
+            if self._feeder is not None:  # the peer's offer/answer is in the IceSession
+                await asyncio.wait_for(asyncio.shield(self._feeder),
+                                       max(0.1, deadline - loop.time()))
+            if self._failure is not None:
+                raise CandidatesFailed(self._failure)
+            stream = await ice.connect(timeout=max(0.1, deadline - loop.time()))
+        except TimeoutError:
+            await ice.close()
+            raise CandidatesFailed(f"ICE did not connect within {limit:.0f} s") from None
+        except BaseException:
+            await ice.close()  # IceSession.connect closes itself; the other steps do not
+            raise
+        self._stream = stream
+        pair = ice.selected_pair()
+        path = pair.path if pair is not None else PathKind.ICE_DIRECT
+        detail = pair.detail if pair is not None else ""
+        logger.info("ICE connected (%s): %s", path.value, detail)
+        return Connected(stream, path, detail)
+
+    # ------------------------------------------------------------------- close
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for task in (self._feeder, self._gathering):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        if self._stream is not None:
+            with contextlib.suppress(Exception):
+                await self._stream.aclose()  # idempotent after the driver's close
+        if self._ice is not None:
+            await self._ice.close()  # every socket: aioice's, TURN allocations, DTLS
+
+    # ----------------------------------------------------------------- helpers
+
+    async def _start(self, *, initiator: bool) -> IceSession:
+        settings = self.ctx.settings
+        manual = manual_ice_servers(settings.stun, settings.turn)
+        announced = await announced_ice_servers(self.ctx)
+        self._servers = merge_ice_servers(manual, announced)
+        host_addresses = (list(settings.ice_host_addresses)
+                          if settings.ice_host_addresses is not None else None)
+        self._ice = IceSession(initiator=initiator, servers=self._servers,
+                               relay_only=settings.ice_relay_only,
+                               host_addresses=host_addresses)
+        return self._ice
+
+    async def _payload(self, ice: IceSession) -> WebRtcDataChannelTransport:
+        """Our offer/answer: with the candidates if gathering finishes within
+        OFFER_GATHER_WAIT, else credentials and fingerprint only (candidates trickle)."""
+        self._gathering = asyncio.ensure_future(ice.gather())
+        self._gathering.add_done_callback(self._gathered)
+        # asyncio.wait: a failed gathering must not fail offer()/answer(); connect() reports
+        # it and the driver moves to the next rung.
+        await asyncio.wait({self._gathering}, timeout=OFFER_GATHER_WAIT)
+        gathering = self._gathering
+        if gathering.done() and not gathering.cancelled() and gathering.exception() is None:
+            payload = gathering.result()
+            self._signalled.update(_key(c) for c in payload.candidates)
+            return payload
+        # XEP-0176: ufrag and pwd (and here the XEP-0320 fingerprint) are enough to start;
+        # aioice knows its credentials before gathering.
+        conn = ice._conn  # IceSession has no public accessor for them (yet)
+        return WebRtcDataChannelTransport(
+            5000, LOCAL_MAX_MESSAGE_SIZE,
+            IceUdpTransport(conn.local_username, conn.local_password, (),
+                            ice.local_fingerprint))
+
+    def _gathered(self, task: asyncio.Task[WebRtcDataChannelTransport]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            logger.info("ICE gathering failed: %s", error)
+            return
+        self._trickle()
+
+    def _trickle(self) -> None:
+        """Send, in one transport-info, the local candidates the peer does not have yet."""
+        task = self._gathering
+        if (not self._may_trickle or self._closed or task is None or not task.done()
+                or task.cancelled() or task.exception() is not None):
+            return
+        payload = task.result()
+        new = tuple(c for c in payload.candidates if _key(c) not in self._signalled)
+        if not new:
+            return
+        self._signalled.update(_key(c) for c in new)
+        logger.debug("ICE: trickling %d candidate(s)", len(new))
+        with contextlib.suppress(JingleFSError):  # the session ended meanwhile
+            self.ctx.send_transport_info(payload.trickle(new))
+
+    def _feed(self, *payloads: WebRtcDataChannelTransport) -> None:
+        """Hand the peer's payloads to the IceSession, one after the other, in order."""
+        if not payloads or self._closed:
+            return
+        self._inbox.extend(payloads)
+        if self._feeder is None or self._feeder.done():
+            self._feeder = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        ice = self._ice
+        assert ice is not None
+        while self._inbox and not self._closed:
+            payload = self._inbox.pop(0)
+            try:
+                await ice.add_remote(payload)
+            except TransportError as e:
+                # Only the first payload can be refused (no ufrag/pwd/fingerprint).
+                self._failure = f"unusable ICE answer: {e}"
+
+    @staticmethod
+    def _log_dropped(payload: WebRtcDataChannelTransport) -> None:
+        if payload.dropped_candidates:
+            logger.info("ICE: ignored %d unusable candidate(s) of the contact",
+                        payload.dropped_candidates)
