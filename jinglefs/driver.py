@@ -655,15 +655,18 @@ class _ProgressReporter:
         transfer.progress_done = start
 
     def update(self, done: int, total: int | None = None) -> None:
+        """Called for every chunk: only the byte count the stall guard reads, and a clock
+        check; the rate meter is fed once per emitted event (the rate over its window
+        only needs the samples at both ends, so sparse samples give the same figure)."""
         self.done = done
         self.transfer.progress_done = done
         now = time.monotonic()
-        self.meter.add(now, done)
         if now - self._last_emit >= PROGRESS_INTERVAL:
             self._last_emit = now
             self._emit(now)
 
     def _emit(self, now: float) -> None:
+        self.meter.add(now, self.done)
         self.transfer.emit(Progress(self.transfer.id, self.done, self.total,
                                     self.meter.rate, self.meter.eta(self.total)))
 

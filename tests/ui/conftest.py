@@ -67,7 +67,16 @@ def qloop(qapp: Any) -> Generator[asyncio.AbstractEventLoop, None, None]:
             t.cancel()
         if pending:
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        # qasync leaves its Qt timers registered when the loop closes; if the object that
+        # owns them is collected later on another thread, Qt crashes in processEvents().
+        # Kill them here, on the GUI thread, while the loop still exists.
+        timer = getattr(loop, "_timer", None)
         loop.close()
+        if timer is not None:
+            callbacks = getattr(timer, "_SimpleTimer__callbacks", {})
+            for timer_id in list(callbacks):
+                timer.killTimer(timer_id)
+            callbacks.clear()
         asyncio.set_event_loop(None)
 
 
