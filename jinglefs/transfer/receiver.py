@@ -68,6 +68,9 @@ READ_SIZE = 1 << 20
 BATCH_BYTES = 1 << 20
 #: Jobs queued for the worker before receiving pauses (memory ~ MAX_PENDING x BATCH_BYTES).
 MAX_PENDING = 4
+#: Every this many bytes written, the worker starts their writeback and evicts the part
+#: of the partial that is on disk from the page cache (see IncomingFile._write_behind).
+WRITE_BEHIND = 8 << 20
 _MAX_IOV = 512
 _MAX_SIDECAR = 64 * 1024
 _MAX_COLLISIONS = 10_000
@@ -78,6 +81,8 @@ _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
+_DONTNEED: int | None = (getattr(os, "POSIX_FADV_DONTNEED", None)
+                         if hasattr(os, "posix_fadvise") else None)
 _HAVE_DIR_FD = {os.open, os.mkdir, os.link, os.unlink, os.rename} <= os.supports_dir_fd
 _LINK_UNSUPPORTED = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.ENOTSUP,
                      getattr(errno, "EOPNOTSUPP", errno.ENOTSUP)}
@@ -233,6 +238,9 @@ class IncomingFile:
         self._hasher = MultiHasher(algos)
         self._worker = OrderedWorker("jinglefs-recv")
         self._done = offset
+        #: worker thread only: end of what was written, and of the last _write_behind
+        self._written = offset
+        self._behind = offset
         self._state = "open"  # open -> receiving -> received -> finished | aborted | failed
         self.final_path: Path | None = None
         self.verification: Verification | None = None
@@ -414,10 +422,31 @@ class IncomingFile:
     def _consume(self, chunks: list[bytes]) -> None:
         for c in chunks:
             self._hasher.update(c)
+        fd = self._require_fd()
         try:
-            _write_all(self._require_fd(), chunks)
+            self._written += _write_all(fd, chunks)
         except OSError as e:
             raise _storage_error(f"could not write {self.part_path}", e) from e
+        if self._written - self._behind >= WRITE_BEHIND:
+            self._write_behind(fd)
+
+    def _write_behind(self, fd: int) -> None:
+        """Start the writeback of what was written since the last call, and evict from
+        the page cache whatever of the partial is on disk already.  Linux's
+        POSIX_FADV_DONTNEED does both: it starts writeback of the range, then drops only
+        the pages that are clean (pages still dirty or being written are kept, and are
+        dropped by a later call once on disk).
+
+        Two gains, measured on the project's VMs: the final fsync flushes a few MiB
+        instead of the whole file (80 ms -> 3 ms per 200 MB), and writes land in recycled
+        page-cache pages.  Pages the guest frees are handed back to the host
+        (virtio-balloon free page reporting), so writing into fresh ones costs
+        1-2.5 s/GB instead of ~0.3.  Durability is unchanged: receive() ends with fsync.
+        """
+        self._behind = self._written
+        if _DONTNEED is not None:  # no posix_fadvise (Windows, macOS): fsync does it all
+            with contextlib.suppress(OSError):  # only a hint
+                os.posix_fadvise(fd, 0, self._written, _DONTNEED)
 
     def _fsync(self) -> None:
         try:
@@ -622,20 +651,22 @@ class IncomingFile:
             raise _storage_error(f"could not clean up {self.part_path}", e) from e
 
 
-def _write_all(fd: int, chunks: list[bytes]) -> None:
+def _write_all(fd: int, chunks: list[bytes]) -> int:
+    """Write every chunk (in order); returns the number of bytes written."""
+    total = sum(map(len, chunks))
     if not hasattr(os, "writev"):
         for c in chunks:
             view = memoryview(c)
             while view:
                 view = view[os.write(fd, view):]
-        return
-    total = sum(map(len, chunks))
+        return total
     written = os.writev(fd, chunks)
     if written == total:
-        return
+        return total
     rest = memoryview(b"".join(chunks))[written:]  # rare: a short write
     while rest:
         rest = rest[os.write(fd, rest):]
+    return total
 
 
 def _read_sidecar(d: _Dir, name: str) -> dict[str, Any] | None:
