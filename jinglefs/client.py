@@ -335,8 +335,8 @@ class Client:
     def _offer_received(self, driver: SessionDriver, contents: tuple[Content, ...]) -> None:
         bare = driver.session.peer_jid.split("/")[0]
         usable = [c for c in contents if isinstance(c.description, FileTransferDescription)]
-        files = [file_info(c.description.file) for c in usable  # type: ignore[union-attr]
-                 ]
+        files = [file_info(c.description.file) for c in usable
+                 if isinstance(c.description, FileTransferDescription)]
         offer = OfferHandle(self.new_id(), driver.session.peer_jid, files,
                             from_contact=self.connection.in_roster(bare),
                             accept=lambda d, n: self._accept(driver, usable, d, n),

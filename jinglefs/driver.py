@@ -40,6 +40,7 @@ from .jingle.model import (
     Content,
     FileDesc,
     FileTransferDescription,
+    Jingle,
     Range,
     Reason,
     ReasonInfo,
@@ -55,6 +56,7 @@ from .jingle.session import (
     SessionAccepted,
     SessionEnded,
     SessionEvent,
+    SessionInitiated,
     TransportAccepted,
     TransportInfoReceived,
     TransportRejected,
@@ -154,7 +156,6 @@ class SessionDriver:
         self._tasks: set[asyncio.Task[None]] = set()
         self.ended: asyncio.Future[SessionEnded] = asyncio.get_running_loop().create_future()
         self.on_initiated: Callable[[SessionDriver, tuple[Content, ...]], None] | None = None
-        self._session_events: asyncio.Queue[SessionEvent] = asyncio.Queue()
         #: transport-info for contents we have not accepted yet (see _dispatch)
         self._early_info: dict[str, list[TransportPayload]] = {}
 
@@ -181,10 +182,7 @@ class SessionDriver:
         self.session.handle_timer(time.monotonic())
         self.pump()
 
-    async def _send_iq(self, iq_id: str, jingle: object) -> None:
-        from .jingle.model import Jingle
-
-        assert isinstance(jingle, Jingle)
+    async def _send_iq(self, iq_id: str, jingle: Jingle) -> None:
         timeouts = self.client.settings.timeouts
         try:
             await self.client.connection.send_iq(self.session.peer_jid, encode_jingle(jingle),
@@ -205,7 +203,6 @@ class SessionDriver:
                 self.ended.set_result(event)
             for cq in self._contents.values():
                 cq.queue.put_nowait(event)
-            self._session_events.put_nowait(event)
             self.client.session_ended(self)
             return
         if isinstance(event, TransportInfoReceived):
@@ -226,12 +223,14 @@ class SessionDriver:
         if isinstance(event, InfoReceived):
             info = event.info
             if isinstance(info, Checksum):
-                # Conversations omits creator and may name the content only (§4.4).
-                targets = [cq for name, cq in self._contents.items()
-                           if info.name in (None, name)] or list(self._contents.values())
-                for cq in targets[:1] if info.name is None and len(targets) > 1 else targets:
-                    cq.checksum = info
-                    cq.queue.put_nowait(event)
+                # XEP-0234 §7.1 names the content; Conversations may send no creator, and
+                # a checksum we cannot place is only safe to use in a one-file session.
+                target = self._contents.get(info.name or "")
+                if target is None and len(self._contents) == 1:
+                    [target] = self._contents.values()
+                if target is not None:
+                    target.checksum = info
+                    target.queue.put_nowait(event)
             return  # <received/> is informational (we wait for session-terminate)
         if isinstance(event, TransportReplaceReceived | TransportAccepted | TransportRejected):
             queued = self._contents.get(event.content)
@@ -262,12 +261,10 @@ class SessionDriver:
             for cq in self._contents.values():
                 cq.queue.put_nowait(event)
             return
-        from .jingle.session import SessionInitiated
-
         if isinstance(event, SessionInitiated) and self.on_initiated is not None:
             self.on_initiated(self, event.contents)
-            return
-        self._session_events.put_nowait(event)
+        # Anything else (content-accept/reject of ours: we never add contents) needs no
+        # action here.
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
@@ -586,7 +583,7 @@ class SessionDriver:
                     return task.result()
                 if self.ended in done:
                     raise _Ended(self.ended.result())
-                moved = transfer_progress(transfer)
+                moved = transfer.progress_done
                 if moved != last[0]:
                     last = (moved, time.monotonic())
                 elif time.monotonic() - last[1] > stall:
@@ -618,10 +615,6 @@ class SessionDriver:
 
 
 _KIND_NAMES = {"ice": "ICE", "s5b": "SOCKS5", "ibb": "in-band"}
-
-
-def transfer_progress(transfer: TransferHandle) -> int:
-    return transfer.progress_done
 
 
 def _reason_for_error(e: errors.JingleFSError) -> Reason:

@@ -12,11 +12,7 @@ STUN/TURN settings.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import socket
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -59,6 +55,7 @@ from tests.fakes import MemoryKeyring, fake_connect
 from tests.servers.coturn import CoturnServer
 from tests.servers.prosody import ProsodyServer
 
+from .cli_run import cli_transfer, jinglefs
 from .conftest import login, settings
 from .test_s5b import paths, settle, transfer_file
 from .test_transfer import first_offer, make_file
@@ -619,43 +616,13 @@ def test_manual_servers_and_merge_with_announced() -> None:
 # -- the command line ----------------------------------------------------------------------------
 
 
-def _cli(prosody: ProsodyServer, user: str, tmp_path: Path, *args: str
-         ) -> subprocess.Popen[str]:
-    pw = tmp_path / f"{user}.pw"
-    pw.write_text(prosody.passwords[user] + "\n")
-    env = dict(os.environ, JINGLEFS_CONFIG_DIR=str(tmp_path / user / "config"),
-               JINGLEFS_STATE_DIR=str(tmp_path / user / "state"))
-    env.pop("JINGLEFS_PASSWORD", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "jinglefs", args[0], "--account", prosody.jid(user),
-         "--server", f"127.0.0.1:{prosody.port}", "--ca-file", str(prosody.ca_file),
-         "--password-file", str(pw), "--no-input", "--ice-address", "127.0.0.1", *args[1:]],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        stdin=subprocess.DEVNULL)
-
-
 def test_cli_transport_ice(prosody: ProsodyServer, tmp_path: Path) -> None:
     """`jinglefs send --transport ice` between two processes: "ice-direct", encrypted, on
     both sides (the --json "transport" event) and the same bytes on disk."""
     src = make_file(tmp_path, "cli.bin", 1_000_003)
-    inbox = tmp_path / "inbox"
-    receiver = _cli(prosody, "bob", tmp_path, "receive", "--accept-from", prosody.jid("alice"),
-                    "--count", "1", "--output", str(inbox), "--timeout", "60", "--json")
-    try:
-        time.sleep(1.5)  # let bob come online so alice sees his resource
-        sender = _cli(prosody, "alice", tmp_path, "send", "--json", "--transport", "ice",
-                      str(src), prosody.jid("bob"))
-        s_out, s_err = sender.communicate(timeout=90)
-        assert sender.returncode == 0, s_err
-        r_out, r_err = receiver.communicate(timeout=90)
-        assert receiver.returncode == 0, r_err
-    finally:
-        if receiver.poll() is None:
-            receiver.kill()
-            receiver.communicate()
-    assert (inbox / "cli.bin").read_bytes() == src.read_bytes()
-    for out in (s_out, r_out):
-        events = [json.loads(line) for line in out.splitlines() if line.strip()]
+    run = cli_transfer(prosody, tmp_path, src, "ice", "--ice-address", "127.0.0.1")
+    assert (run.inbox / "cli.bin").read_bytes() == src.read_bytes()
+    for events in (run.sent, run.received):
         transport = [e for e in events if e["event"] == "transport"]
         assert [(e["path"], e["encrypted"]) for e in transport] == [("ice-direct", True)]
 
@@ -664,7 +631,7 @@ def test_cli_turn_password_never_on_the_command_line(prosody: ProsodyServer,
                                                      tmp_path: Path) -> None:
     """--turn without --turn-password-file is a usage error (exit 2) that never echoes the
     URL (someone may have typed a password into it)."""
-    proc = _cli(prosody, "alice", tmp_path, "send", "--turn",
+    proc = jinglefs(prosody, "alice", tmp_path, "send", "--turn",
                 "turn:alice:s3cret@turn.example.org", str(make_file(tmp_path, "x", 1)),
                 prosody.jid("bob"))
     out, err = proc.communicate(timeout=60)

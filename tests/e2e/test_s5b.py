@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
-import os
 import socket
-import subprocess
-import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -37,6 +32,7 @@ from jinglefs.transports.socks5 import S5bListener
 from jinglefs.xmpp.connection import XmppConnection
 from tests.servers.prosody import ProsodyServer
 
+from .cli_run import cli_transfer
 from .conftest import login, settings
 from .test_transfer import first_offer, make_file
 
@@ -409,41 +405,11 @@ async def test_decline_closes_the_listener(pair: tuple[Client, Client], tmp_path
 # -- the command line ----------------------------------------------------------------------
 
 
-def _cli(prosody: ProsodyServer, user: str, tmp_path: Path, *args: str
-         ) -> subprocess.Popen[str]:
-    pw = tmp_path / f"{user}.pw"
-    pw.write_text(prosody.passwords[user] + "\n")
-    env = dict(os.environ, JINGLEFS_CONFIG_DIR=str(tmp_path / user / "config"),
-               JINGLEFS_STATE_DIR=str(tmp_path / user / "state"))
-    env.pop("JINGLEFS_PASSWORD", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "jinglefs", args[0], "--account", prosody.jid(user),
-         "--server", f"127.0.0.1:{prosody.port}", "--ca-file", str(prosody.ca_file),
-         "--password-file", str(pw), "--no-input", *args[1:]],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        stdin=subprocess.DEVNULL)
-
-
 def test_cli_transport_s5b(prosody: ProsodyServer, tmp_path: Path) -> None:
     """`jinglefs send --transport s5b` between two processes: a direct SOCKS5 path on both
     sides (the --json "transport" event) and the same bytes on disk."""
     src = make_file(tmp_path, "cli.bin", 1_000_003)
-    inbox = tmp_path / "inbox"
-    receiver = _cli(prosody, "bob", tmp_path, "receive", "--accept-from", prosody.jid("alice"),
-                    "--count", "1", "--output", str(inbox), "--timeout", "60", "--json")
-    try:
-        time.sleep(1.5)  # let bob come online so alice sees his resource
-        sender = _cli(prosody, "alice", tmp_path, "send", "--json", "--transport", "s5b",
-                      str(src), prosody.jid("bob"))
-        s_out, s_err = sender.communicate(timeout=90)
-        assert sender.returncode == 0, s_err
-        r_out, r_err = receiver.communicate(timeout=90)
-        assert receiver.returncode == 0, r_err
-    finally:
-        if receiver.poll() is None:
-            receiver.kill()
-            receiver.communicate()
-    assert (inbox / "cli.bin").read_bytes() == src.read_bytes()
-    for out in (s_out, r_out):
-        events = [json.loads(line) for line in out.splitlines() if line.strip()]
+    run = cli_transfer(prosody, tmp_path, src, "s5b")
+    assert (run.inbox / "cli.bin").read_bytes() == src.read_bytes()
+    for events in (run.sent, run.received):
         assert [e["path"] for e in events if e["event"] == "transport"] == ["s5b-direct"]
