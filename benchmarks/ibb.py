@@ -89,7 +89,7 @@ def _emit(obj: dict[str, Any]) -> None:
 
 
 async def _receiver(cfg: dict[str, Any]) -> None:
-    from jinglefs.xmpp.ibb import IbbService
+    from jinglefs.ibb.service import IbbService
 
     xmpp = await _login(cfg)
     service = IbbService(xmpp, max_block_size=65535)
@@ -126,7 +126,7 @@ async def _sender(cfg: dict[str, Any]) -> None:
             await stream.send(data[i:i + block])
         await stream.close()
     else:
-        from jinglefs.xmpp.ibb import IbbService
+        from jinglefs.ibb.service import IbbService
 
         service = IbbService(xmpp, window=window)
         out = await service.open(cfg["peer"], cfg["sid"], block, timeout=30)

@@ -145,8 +145,8 @@ async def _jinglefs(
 ) -> dict[str, Any]:
     import xml.etree.ElementTree as ET
 
-    from jinglefs.jingle.ice import WebRtcDataChannelTransport
-    from jinglefs.transports.ice import IceSession
+    from jinglefs.ice.channel import IceSession
+    from jinglefs.ice.protocol import WebRtcDataChannelTransport
 
     initiator = role == "send"
     ice = IceSession(

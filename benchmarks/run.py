@@ -310,13 +310,9 @@ def make_file(path: Path, size: int) -> tuple[Path, str]:
 def availability() -> dict[str, str]:
     """Rows that cannot run with the jinglefs in this tree -> why."""
     from jinglefs.api import Settings
+    from jinglefs.ladder import LADDER
 
-    try:
-        from jinglefs.client import _available_factories
-
-        kinds = set(_available_factories())
-    except ImportError:
-        kinds = {"ibb"}
+    kinds = {r.kind for r in LADDER}
     fields = {f.name for f in dataclasses.fields(Settings)}
     missing: dict[str, str] = {}
     if "s5b" not in kinds:

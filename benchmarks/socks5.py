@@ -48,8 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from jinglefs.jingle.s5b import dstaddr  # noqa: E402
-from jinglefs.transports.socks5 import S5bListener, connect_candidate  # noqa: E402
+from jinglefs.s5b.network import S5bListener, connect_candidate  # noqa: E402
+from jinglefs.s5b.protocol import dstaddr  # noqa: E402
 
 CHUNK = 1024 * 1024
 LOOP = "127.0.0.1"
@@ -304,7 +304,7 @@ def _result(recv: Side, send: Side, size: int) -> Result:
 async def _proxy_run(
     server: Any, modes: list[str], src: Path, out: Path, size: int, reps: int
 ) -> dict[str, list[Result]]:
-    from jinglefs.xmpp.s5b import activate, discover_proxy
+    from jinglefs.s5b.proxy import activate, discover_proxy
     from tests.xmpp.test_s5b_prosody import logged_in
 
     results: dict[str, list[Result]] = {m: [] for m in modes}

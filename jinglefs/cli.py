@@ -48,7 +48,7 @@ from .events import Completed, Failed, TransferEvent, TransferState
 from .progress_view import HumanView, JsonView, format_size, parse_size, safe_text
 
 if TYPE_CHECKING:
-    from .negotiation.ice import TurnUrl
+    from .ice.negotiator import TurnUrl
 
 __all__ = ["main", "build_parser", "ConnectFn", "EXIT_CODE_TABLE"]
 
@@ -476,7 +476,7 @@ def _login(args: argparse.Namespace, jid_arg: str | None = None) -> _Login:
 
 
 def _check_stun(text: str) -> str:
-    from .negotiation.ice import parse_stun
+    from .ice.negotiator import parse_stun
 
     try:
         parse_stun(text)
@@ -487,7 +487,7 @@ def _check_stun(text: str) -> str:
 
 def _check_turn(text: str) -> TurnUrl:
     """A TURN URL without password (the user info is the user name); UsageError if bad."""
-    from .negotiation.ice import parse_turn
+    from .ice.negotiator import parse_turn
 
     try:
         url = parse_turn(text, password_in_url=False)
@@ -505,7 +505,7 @@ def _ice_settings(args: argparse.Namespace, login: _Login,
     """Settings fields for ICE from --stun/--turn/--turn-password-file/--ice-* and the
     stored account.  TURN passwords never come from argv or config.toml: from XEP-0215
     (the XMPP server mints them) or from --turn-password-file."""
-    from .negotiation.ice import turn_setting
+    from .ice.negotiator import turn_setting
 
     stun = tuple(_check_stun(t) for t in (*args.stun, *login.stun))  # first one wins
     given = [_check_turn(t) for t in args.turn]
@@ -1040,12 +1040,9 @@ def _cmd_gui() -> int:
 
 
 def _available_transports() -> list[str]:
-    try:
-        from .client import LADDER, _available_factories
-    except ImportError:
-        return [TRANSPORT_NAMES["ibb"]]
-    factories = _available_factories()
-    return [TRANSPORT_NAMES[k] for k in LADDER if k in factories]
+    from .ladder import LADDER
+
+    return [TRANSPORT_NAMES[r.kind] for r in LADDER]
 
 
 def _version_text() -> str:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import errors
+from . import errors, ladder
 from .api import (
     Account,
     ClientEvent,
@@ -30,9 +30,10 @@ from .api import (
     Settings,
     TransferLike,
 )
-from .driver import SessionDriver, accepted_content, file_info
-from .events import Direction, FileInfo, Offered
+from .driver import SessionDriver
+from .events import Accepted, Direction, FileInfo, Offered
 from .handles import OfferHandle, TransferHandle
+from .ibb.service import IbbService
 from .jingle import ns
 from .jingle.codec import parse_jingle
 from .jingle.manager import SessionManager
@@ -45,54 +46,24 @@ from .jingle.model import (
     ReasonInfo,
 )
 from .jingle.session import JingleSession, SessionState
-from .negotiation.base import NegotiatorFactory
-from .negotiation.ibb import IbbNegotiator
+from .negotiator import NegotiatorFactory
+from .receiving import accepted_content, file_info, run_receiver
+from .sending import run_sender
 from .transfer.hashing import SUPPORTED_ALGOS
 from .transfer.names import UnsafePathError, safe_filename, safe_relative_path
 from .transfer.receiver import IncomingFile
 from .transfer.sender import open_for_sending
 from .xmpp.connection import JingleReply, XmppConnection
-from .xmpp.ibb import IbbService
 
 logger = logging.getLogger(__name__)
 
-#: Preference order of the ladder (protocol.md §15): ICE first, IBB last (XEP-0234 §9:
-#: IBB MUST be the least preferred).
-LADDER = ("ice", "s5b", "ibb")
 #: How long `send` waits to see a bare JID's resources come online.
 PRESENCE_WAIT = 5.0
 
 
-def _available_factories() -> dict[str, NegotiatorFactory]:
-    factories: dict[str, NegotiatorFactory] = {"ibb": IbbNegotiator}
-    try:
-        from .negotiation.s5b import S5bNegotiator
-    except ImportError:
-        pass
-    else:
-        factories["s5b"] = S5bNegotiator
-    try:
-        from .negotiation.ice import IceNegotiator
-    except ImportError:
-        pass
-    else:
-        factories["ice"] = IceNegotiator
-    return factories
-
-
-def _peer_features(factory: NegotiatorFactory) -> tuple[str, ...]:
-    """Features that show a peer can take this transport: ``peer_features`` when the
-    factory has them (ICE advertises ice-udp:1 and dtls:0 too, which Dino and Gajim also
-    advertise for calls only), else the features it advertises."""
-    features: tuple[str, ...] = getattr(factory, "peer_features", factory.features)
-    return features
-
-
-def advertised_features(factories: dict[str, NegotiatorFactory]) -> list[str]:
+def advertised_features(kinds: Sequence[str]) -> list[str]:
     """XEP-0030 features we announce (protocol.md §12): only what is implemented."""
-    features = [ns.JINGLE, ns.FT, ns.HASHES, ns.IBB]
-    for factory in factories.values():
-        features.extend(factory.features)
+    features = [ns.JINGLE, ns.FT, ns.HASHES, ns.IBB, *ladder.advertised_transport_features(kinds)]
     features.extend(ns.HASH_NAMES + algo for algo in SUPPORTED_ALGOS)
     return sorted(set(features))
 
@@ -108,10 +79,13 @@ class Client:
     def __init__(self, account: Account, settings: Settings) -> None:
         self.account = account
         self.settings = settings
-        self.factories = _available_factories()
+        #: the rungs we have, by kind and by namespace (from :data:`jinglefs.ladder.LADDER`)
+        self.factories: dict[str, NegotiatorFactory] = {r.kind: r.factory
+                                                         for r in ladder.LADDER}
         self.negotiators: dict[str, NegotiatorFactory] = {
             f.namespace: f for f in self.factories.values()}
-        self.connection = XmppConnection(account, features=advertised_features(self.factories),
+        self.connection = XmppConnection(account,
+                                         features=advertised_features(list(self.factories)),
                                          on_jingle=self._on_jingle)
         self.services: dict[str, object] = {}
         self.manager: SessionManager | None = None
@@ -187,8 +161,7 @@ class Client:
         return self.connection.contacts(self._transports_of)
 
     def _transports_of(self, features: frozenset[str]) -> frozenset[str]:
-        return frozenset(kind for kind, f in self.factories.items()
-                         if any(feat in features for feat in _peer_features(f)))
+        return ladder.peer_kinds(features, self.factories)
 
     def _contacts_changed(self) -> None:
         self._publish(ContactsChanged(tuple(self.contacts())))
@@ -240,6 +213,14 @@ class Client:
                     driver.session.state is not SessionState.ENDED:
                 driver.terminate(Reason.GONE, "the contact went offline")
 
+    # ------------------------------------------------ SessionHost (jinglefs.driver)
+
+    def factory(self, kind: str) -> NegotiatorFactory:
+        return self.factories[kind]
+
+    def factory_for(self, namespace: str) -> NegotiatorFactory | None:
+        return self.negotiators.get(namespace)
+
     def session_ended(self, driver: SessionDriver) -> None:
         loop = asyncio.get_running_loop()
         # Keep the driver a little so late IQ answers still find their session.
@@ -280,17 +261,12 @@ class Client:
                                     cancel=self._canceller(driver))
             handle.emit(Offered(handle.id, peer=peer, direction=Direction.SEND,
                                 file=handle.file))
-            self._spawn(driver.run_sender(path, desc, handle, kinds))
+            self._spawn(run_sender(driver, path, desc, handle, kinds))
             handles.append(handle)
         return handles
 
     def _ladder(self, features: frozenset[str], forced: str) -> list[str]:
-        if forced != "auto":
-            return [forced]
-        kinds = [k for k in LADDER if k in self.factories and
-                 any(f in features for f in _peer_features(self.factories[k]))]
-        # XEP-0234 §9: IBB is mandatory to implement, so it is always worth a try.
-        return kinds if "ibb" in kinds else kinds + ["ibb"]
+        return ladder.rungs_for(features, self.factories, forced)
 
     async def _pick_resource(self, recipient: str) -> str:
         if "/" in recipient:
@@ -406,11 +382,9 @@ class Client:
             raise errors.TransportError("none of the offered files can be received")
         session.accept(accepted, time.monotonic())
         driver.pump()
-        from .events import Accepted
-
         for content, incoming, handle in started:
             handle.emit(Accepted(handle.id, offset=incoming.offset))
-            self._spawn(driver.run_receiver(content, incoming, handle))
+            self._spawn(run_receiver(driver, content, incoming, handle))
         return [h for _, _, h in started]
 
     # ------------------------------------------------------------------ helpers

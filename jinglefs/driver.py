@@ -19,33 +19,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from . import errors
-from .events import (
-    Accepted,
-    Completed,
-    FileInfo,
-    Progress,
-    TransportSelected,
-    Verified,
-)
+from .api import Settings
+from .events import Progress
 from .handles import TransferHandle
 from .jingle.codec import encode_jingle
 from .jingle.model import (
     Checksum,
     Content,
-    FileDesc,
-    FileTransferDescription,
     Jingle,
-    Range,
     Reason,
     ReasonInfo,
-    Received,
-    Role,
 )
 from .jingle.session import (
     ContentAddReceived,
@@ -62,24 +50,13 @@ from .jingle.session import (
     TransportRejected,
     TransportReplaceReceived,
 )
-from .jingle.transport import TransportPayload, UnknownTransport
-from .negotiation.base import Connected, NegotiationContext, Negotiator
-from .transfer.hashing import DEFAULT_ALGO, normalize_algo
+from .jingle.transport import TransportPayload
+from .negotiator import NegotiationContext, Negotiator, NegotiatorFactory
 from .transfer.progress import RateMeter
-from .transfer.receiver import IncomingFile
-from .transfer.sender import send_file
-from .xmpp.connection import JingleIqError
-
-if TYPE_CHECKING:
-    from .client import Client
+from .xmpp.connection import JingleIqError, XmppConnection
 
 logger = logging.getLogger(__name__)
 
-#: How long a receiver waits for the sender's checksum after the last byte.  Conversations
-#: sends it at once; Dino never does (protocol.md §4.4), so the wait must stay short.
-CHECKSUM_WAIT = 5.0
-#: How long the sender waits for the receiver's session-terminate after the checksum.
-FINISH_WAIT = 60.0
 PROGRESS_INTERVAL = 0.25
 #: transport-info payloads kept per content that is not accepted yet.
 MAX_EARLY_INFO = 32
@@ -131,27 +108,57 @@ def error_for_end(ended: SessionEnded) -> errors.JingleFSError:
     return cls(text)
 
 
-class _Ended(Exception):
+class Ended(Exception):
     def __init__(self, ended: SessionEnded) -> None:
         super().__init__(ended.reason.condition.value)
         self.ended = ended
 
 
 @dataclass
-class _ContentQueue:
+class ContentQueue:
     queue: asyncio.Queue[SessionEvent]
     negotiator: Negotiator | None = None
     checksum: Checksum | None = None
 
 
+class SessionHost(Protocol):
+    """What a driver needs from the client that owns it, and nothing more (the client
+    implements it; the driver never reads the client's other members)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def connection(self) -> XmppConnection: ...
+
+    @property
+    def services(self) -> dict[str, object]: ...
+
+    def new_id(self) -> str:
+        """A fresh random identifier (IQ ids, transport sids, candidate ids)."""
+        ...
+
+    def factory(self, kind: str) -> NegotiatorFactory:
+        """The negotiator class for a rung of the ladder ("ice", "s5b", "ibb")."""
+        ...
+
+    def factory_for(self, namespace: str) -> NegotiatorFactory | None:
+        """The negotiator class for a ``<transport xmlns=…>``, or None if unknown."""
+        ...
+
+    def session_ended(self, driver: SessionDriver) -> None:
+        """The session is over; the host may forget the driver (after late IQs)."""
+        ...
+
+
 class SessionDriver:
     """Runs one session; created by the Client for every session, ours or the peer's."""
 
-    def __init__(self, client: Client, session: JingleSession) -> None:
-        self.client = client
+    def __init__(self, host: SessionHost, session: JingleSession) -> None:
+        self.host = host
         self.session = session
         self.log = logging.LoggerAdapter(logger, {"sid": session.sid})
-        self._contents: dict[str, _ContentQueue] = {}
+        self.contents: dict[str, ContentQueue] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.ended: asyncio.Future[SessionEnded] = asyncio.get_running_loop().create_future()
@@ -183,9 +190,9 @@ class SessionDriver:
         self.pump()
 
     async def _send_iq(self, iq_id: str, jingle: Jingle) -> None:
-        timeouts = self.client.settings.timeouts
+        timeouts = self.host.settings.timeouts
         try:
-            await self.client.connection.send_iq(self.session.peer_jid, encode_jingle(jingle),
+            await self.host.connection.send_iq(self.session.peer_jid, encode_jingle(jingle),
                                                  iq_id=iq_id, timeout=timeouts.iq)
         except JingleIqError as e:
             self.session.receive_iq_error(iq_id, e.condition, time.monotonic(),
@@ -201,12 +208,12 @@ class SessionDriver:
         if isinstance(event, SessionEnded):
             if not self.ended.done():
                 self.ended.set_result(event)
-            for cq in self._contents.values():
+            for cq in self.contents.values():
                 cq.queue.put_nowait(event)
-            self.client.session_ended(self)
+            self.host.session_ended(self)
             return
         if isinstance(event, TransportInfoReceived):
-            target = self._contents.get(event.content)
+            target = self.contents.get(event.content)
             if target is None:
                 # XEP-0176 trickle: the initiator may send candidates before we accept
                 # (Conversations does, protocol.md §5.4); receiver_content() hands them on.
@@ -225,15 +232,15 @@ class SessionDriver:
             if isinstance(info, Checksum):
                 # XEP-0234 §7.1 names the content; Conversations may send no creator, and
                 # a checksum we cannot place is only safe to use in a one-file session.
-                target = self._contents.get(info.name or "")
-                if target is None and len(self._contents) == 1:
-                    [target] = self._contents.values()
+                target = self.contents.get(info.name or "")
+                if target is None and len(self.contents) == 1:
+                    [target] = self.contents.values()
                 if target is not None:
                     target.checksum = info
                     target.queue.put_nowait(event)
             return  # <received/> is informational (we wait for session-terminate)
         if isinstance(event, TransportReplaceReceived | TransportAccepted | TransportRejected):
-            queued = self._contents.get(event.content)
+            queued = self.contents.get(event.content)
             if queued is not None:
                 queued.queue.put_nowait(event)
             return
@@ -248,7 +255,7 @@ class SessionDriver:
             # XEP-0166 §7.2.6: the peer stopped one file of several; end that flow only.
             ended = SessionEnded(event.reason or ReasonInfo(Reason.CANCEL), by_peer=True)
             for name in event.names:
-                removed = self._contents.get(name)
+                removed = self.contents.get(name)
                 if removed is not None:
                     removed.queue.put_nowait(ended)
                     if removed.negotiator is not None:
@@ -258,7 +265,7 @@ class SessionDriver:
             self.log.info("peer refused our %s: %s", event.action.value, event.condition)
             return
         if isinstance(event, SessionAccepted):
-            for cq in self._contents.values():
+            for cq in self.contents.values():
                 cq.queue.put_nowait(event)
             return
         if isinstance(event, SessionInitiated) and self.on_initiated is not None:
@@ -288,123 +295,24 @@ class SessionDriver:
                 self.pump()
 
         return NegotiationContext(role=s.role, local_jid=s.local_jid, peer_jid=s.peer_jid,
-                                  settings=self.client.settings,
-                                  connection=self.client.connection,
-                                  send_transport_info=send_info, new_id=self.client.new_id,
-                                  services=self.client.services)
+                                  settings=self.host.settings,
+                                  connection=self.host.connection,
+                                  send_transport_info=send_info, new_id=self.host.new_id,
+                                  services=self.host.services)
 
-    async def _next(self, content: str, kinds: tuple[type[E], ...], timeout: float) -> E:
-        """The next event of the given kinds for a content; raises _Ended or TimeoutError."""
-        queue = self._contents[content].queue
+    async def next_for(self, content: str, kinds: tuple[type[E], ...], timeout: float) -> E:
+        """The next event of the given kinds for a content; raises Ended or TimeoutError."""
+        queue = self.contents[content].queue
         async with asyncio.timeout(timeout):
             while True:
                 event = await queue.get()
                 if isinstance(event, SessionEnded):
-                    raise _Ended(event)
+                    raise Ended(event)
                 if isinstance(event, kinds):
                     return event
 
-    # ----------------------------------------------------------- sender (push)
-
-    async def run_sender(self, path: Path, file: FileDesc, transfer: TransferHandle,
-                         kinds: Sequence[str]) -> None:
-        content_name = "0"  # Conversations' own name for the single content (§5.4)
-        self._contents[content_name] = _ContentQueue(asyncio.Queue())
-        stream: Connected | None = None
-        try:
-            neg = self._negotiator(kinds[0], content_name)
-            payload = await neg.offer()
-            self.session.initiate([Content(Role.INITIATOR, content_name, senders=Role.INITIATOR,
-                                           description=FileTransferDescription(file),
-                                           transport=payload)], time.monotonic())
-            self.pump()
-            accepted = await self._next(content_name, (SessionAccepted,),
-                                        self.client.settings.timeouts.accept + 5)
-            [content] = [c for c in accepted.contents if c.name == content_name]
-            offset = 0
-            if isinstance(content.description, FileTransferDescription) and \
-                    content.description.file.range is not None:
-                offset = min(content.description.file.range.offset, file.size or 0)
-            transfer.emit(Accepted(transfer.id, offset=offset))
-            if isinstance(content.transport, UnknownTransport) or \
-                    getattr(content.transport, "namespace", None) != neg.namespace:
-                raise errors.RemoteProtocolError("the peer accepted with another transport")
-            neg.remote_answer(content.transport)  # type: ignore[arg-type]
-            stream = await self._connect_as_initiator(content_name, neg, list(kinds[1:]),
-                                                      transfer)
-            meter = _ProgressReporter(transfer, file.size or 0)
-            digests = await self._with_stall_guard(send_file(
-                stream.stream, path, offset=offset, algos=(DEFAULT_ALGO,),
-                on_progress=meter.update), transfer)
-            meter.finish()
-            await _close_quietly(stream.stream)
-            # XEP-0234 §7.1: the checksum after the last byte.
-            self.session.send_info(Checksum(Role.INITIATOR, content_name, FileDesc(
-                hashes=tuple(digests.items()))), time.monotonic())
-            self.pump()
-            ended = await asyncio.wait_for(asyncio.shield(self.ended), FINISH_WAIT)
-            if ended.reason.condition is not Reason.SUCCESS:
-                raise error_for_end(ended)
-            # The receiver said success; whether it checked our checksum only it knows
-            # (Dino never does), so the sender does not claim "verified".
-            transfer.emit(Completed(transfer.id, path=str(path), size=file.size or 0,
-                                    hashes=digests, verified=False))
-        except _Ended as e:
-            transfer.fail(error_for_end(e.ended))
-        except TimeoutError:
-            self._fail(transfer, errors.NegotiationTimeout(
-                "the recipient did not finish the transfer in time"), Reason.TIMEOUT)
-        except errors.JingleFSError as e:
-            self._fail(transfer, e, _reason_for_error(e))
-        except asyncio.CancelledError:
-            self._fail(transfer, errors.Cancelled("cancelled here"), Reason.CANCEL)
-            raise
-        except Exception as e:
-            self.log.exception("sender flow crashed")
-            self._fail(transfer, errors.TransferError(f"internal error: {e!r}"),
-                       Reason.GENERAL_ERROR)
-        finally:
-            if stream is not None:
-                await _close_quietly(stream.stream)
-            await self._close_negotiators()
-
-    async def _connect_as_initiator(self, content: str, neg: Negotiator, rest: list[str],
-                                    transfer: TransferHandle) -> Connected:
-        """Try each rung; on failure replace the transport with the next (XEP-0166 §7.2.17)."""
-        failures: list[str] = []
-        timeout = self.client.settings.timeouts.transport
-        while True:
-            try:
-                connected = await self._until_ended(neg.connect(), timeout)
-            except (errors.TransportError, TimeoutError, OSError) as e:
-                why = str(e) or f"no connection within {timeout:.0f} s"
-                failures.append(f"{_KIND_NAMES[neg.kind]}: {why}")
-                self.log.info("%s failed: %s", neg.kind, why)
-                await neg.aclose()
-            else:
-                transfer.emit(TransportSelected(transfer.id, connected.path, connected.detail,
-                                                connected.path.encrypted))
-                return connected
-            while rest:
-                kind = rest.pop(0)
-                neg = self._negotiator(kind, content)
-                payload = await neg.offer()
-                self.session.replace_transport(content, payload, time.monotonic())
-                self.pump()
-                answer = await self._next(content, (TransportAccepted, TransportRejected),
-                                          timeout + 5)
-                if isinstance(answer, TransportAccepted):
-                    neg.remote_answer(answer.transport)
-                    break
-                assert isinstance(answer, TransportRejected)
-                failures.append(f"{_KIND_NAMES[kind]}: refused by the contact "
-                                f"({answer.detail})")
-                await neg.aclose()
-            else:
-                raise errors.CandidatesFailed("no transport worked: " + "; ".join(failures))
-
-    async def _until_ended(self, work: Coroutine[object, object, T], timeout: float) -> T:
-        """``work`` within ``timeout`` (else TimeoutError); _Ended as soon as the peer ends
+    async def until_ended(self, work: Coroutine[object, object, T], timeout: float) -> T:
+        """``work`` within ``timeout`` (else TimeoutError); Ended as soon as the peer ends
         the session, instead of connecting on until the timeout."""
         task = asyncio.ensure_future(work)
         waiting: set[asyncio.Future[Any]] = {task, self.ended}
@@ -419,160 +327,38 @@ class SessionDriver:
         if task in done:
             return task.result()
         if self.ended.done():
-            raise _Ended(self.ended.result())
+            raise Ended(self.ended.result())
         raise TimeoutError
 
     # --------------------------------------------------------------- receiver
 
     def receiver_content(self, content: str, negotiator: Negotiator) -> None:
-        self._contents[content] = _ContentQueue(asyncio.Queue(), negotiator)
+        self.contents[content] = ContentQueue(asyncio.Queue(), negotiator)
         for payload in self._early_info.pop(content, []):
             try:
                 negotiator.transport_info(payload)  # before answer(): the negotiator keeps it
             except errors.JingleFSError as e:
                 self.log.info("bad transport-info: %s", e)
 
-    async def run_receiver(self, content: Content, incoming: IncomingFile,
-                           transfer: TransferHandle) -> None:
-        name = content.name
-        connected: Connected | None = None
-        #: a partial is kept for resume unless its bytes are known to be bad
-        keep_partial = True
-        try:
-            connected = await self._connect_as_responder(name, transfer)
-            meter = _ProgressReporter(transfer, incoming.size, start=incoming.offset)
-            await self._with_stall_guard(incoming.receive(connected.stream,
-                                                          on_progress=meter.update), transfer)
-            meter.finish()
-            keep_partial = False  # from here on a failure means the bytes are wrong
-            await self._refuse_surplus(connected)
-            expected = await self._expected_hashes(name, content)
-            final = await asyncio.to_thread(incoming.finish, expected)
-            verification = incoming.verification
-            if incoming.verified and verification is not None and \
-                    verification.algo is not None:
-                transfer.emit(Verified(transfer.id, algo=verification.algo,
-                                       digest=incoming.digests.get(verification.algo, b"")))
-            self.session.send_info(Received(content.creator, name), time.monotonic())
-            self.pump()
-            self._content_done(name)
-            transfer.emit(Completed(transfer.id, path=str(final), size=incoming.size,
-                                    hashes=dict(incoming.digests), verified=incoming.verified))
-        except _Ended as e:
-            incoming.abort(keep_partial=keep_partial)
-            transfer.fail(error_for_end(e.ended))
-        except errors.JingleFSError as e:
-            incoming.abort(keep_partial=keep_partial)
-            self._fail(transfer, e, _reason_for_error(e))
-        except TimeoutError:
-            incoming.abort(keep_partial=keep_partial)
-            self._fail(transfer, errors.NegotiationTimeout("the sender stopped answering"),
-                       Reason.TIMEOUT)
-        except asyncio.CancelledError:
-            incoming.abort(keep_partial=keep_partial)
-            self._fail(transfer, errors.Cancelled("cancelled here"), Reason.CANCEL)
-            raise
-        except Exception as e:
-            self.log.exception("receiver flow crashed")
-            incoming.abort(keep_partial=keep_partial)
-            self._fail(transfer, errors.TransferError(f"internal error: {e!r}"),
-                       Reason.GENERAL_ERROR)
-        finally:
-            if connected is not None:
-                await _close_quietly(connected.stream)
-            cq = self._contents.get(name)
-            if cq is not None and cq.negotiator is not None:
-                await cq.negotiator.aclose()
-
-    async def _connect_as_responder(self, name: str, transfer: TransferHandle) -> Connected:
-        cq = self._contents[name]
-        timeout = self.client.settings.timeouts.transport
-        failures: list[str] = []
-        while True:
-            neg = cq.negotiator
-            assert neg is not None
-            connect = asyncio.ensure_future(neg.connect())
-            replace_wait = asyncio.ensure_future(
-                self._next(name, (TransportReplaceReceived,), timeout * 4))
-            try:
-                done, _ = await asyncio.wait({connect, replace_wait},
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if connect in done and connect.exception() is None:
-                    replace_wait.cancel()
-                    connected = connect.result()
-                    transfer.emit(TransportSelected(transfer.id, connected.path,
-                                                    connected.detail, connected.path.encrypted))
-                    return connected
-                if connect in done:
-                    if isinstance(connect.exception(), errors.ProtocolError):
-                        # The peer broke the transport's rules (e.g. XEP-0260 §2.4
-                        # candidate-used for a cid never offered): end the session.
-                        connect.result()
-                    failures.append(f"{_KIND_NAMES[neg.kind]}: {connect.exception()}")
-                    # Our side failed; the initiator decides what is next (XEP-0260 §2.4).
-                    replacement = await replace_wait
-                else:
-                    connect.cancel()
-                    with contextlib.suppress(BaseException):
-                        await connect
-                    replacement = replace_wait.result()
-            except BaseException:
-                connect.cancel()
-                replace_wait.cancel()
-                raise
-            await neg.aclose()
-            factory = self.client.negotiators.get(
-                getattr(replacement.transport, "namespace", ""))
-            if factory is None:
-                self.session.reject_transport(name, replacement.transport, time.monotonic())
-                self.pump()
-                continue  # keep waiting: the initiator may offer another one
-            cq.negotiator = factory(self.context(name))
-            answer = await cq.negotiator.answer(replacement.transport)
-            self.session.accept_transport(name, answer, time.monotonic())
-            self.pump()
-            del failures[:]
-
-    async def _refuse_surplus(self, connected: Connected) -> None:
-        """A sender that keeps sending after ``size`` bytes is lying about the size."""
-        try:
-            extra = await asyncio.wait_for(connected.stream.receive(1), 0.3)
-        except (TimeoutError, errors.TransportError):
-            return
-        if extra:
-            raise errors.SizeMismatch("the sender sent more bytes than it offered")
-
-    async def _expected_hashes(self, name: str, content: Content) -> dict[str, bytes]:
-        hashes: dict[str, bytes] = {}
-        if isinstance(content.description, FileTransferDescription):
-            hashes.update(content.description.file.hashes)
-        cq = self._contents[name]
-        if cq.checksum is None and not hashes:
-            with contextlib.suppress(TimeoutError):
-                await self._next(name, (InfoReceived,), CHECKSUM_WAIT)
-        if cq.checksum is not None:
-            hashes.update(cq.checksum.file.hashes)
-        return {algo: v for a, v in hashes.items() if (algo := normalize_algo(a))}
-
-    def _content_done(self, name: str) -> None:
-        self._contents[name].negotiator = None
-        if all(cq.negotiator is None for cq in self._contents.values()):
+    def content_done(self, name: str) -> None:
+        self.contents[name].negotiator = None
+        if all(cq.negotiator is None for cq in self.contents.values()):
             # XEP-0234 §6: the receiver ends the session once it has everything.
             self.terminate(Reason.SUCCESS)
 
     # ----------------------------------------------------------------- helpers
 
-    def _negotiator(self, kind: str, content: str) -> Negotiator:
-        factory = self.client.factories[kind]
+    def new_negotiator(self, kind: str, content: str) -> Negotiator:
+        factory = self.host.factory(kind)
         neg = factory(self.context(content))
-        self._contents[content].negotiator = neg
+        self.contents[content].negotiator = neg
         return neg
 
-    async def _with_stall_guard(self, work: Awaitable[T], transfer: TransferHandle) -> T:
+    async def with_stall_guard(self, work: Awaitable[T], transfer: TransferHandle) -> T:
         """Run the byte pump; fail if no byte moves for ``timeouts.stall`` seconds or the
         session ends under it."""
         task = asyncio.ensure_future(work)
-        stall = self.client.settings.timeouts.stall
+        stall = self.host.settings.timeouts.stall
         last = (-1, time.monotonic())
         try:
             while True:
@@ -582,7 +368,7 @@ class SessionDriver:
                 if task in done:
                     return task.result()
                 if self.ended in done:
-                    raise _Ended(self.ended.result())
+                    raise Ended(self.ended.result())
                 moved = transfer.progress_done
                 if moved != last[0]:
                     last = (moved, time.monotonic())
@@ -594,14 +380,14 @@ class SessionDriver:
                 with contextlib.suppress(BaseException):
                     await task
 
-    def _fail(self, transfer: TransferHandle, exc: errors.JingleFSError,
+    def fail(self, transfer: TransferHandle, exc: errors.JingleFSError,
               condition: Reason) -> None:
         transfer.fail(exc)
         if self.session.state.value != "ended":
             self.terminate(condition, str(exc)[:200])
 
-    async def _close_negotiators(self) -> None:
-        for cq in self._contents.values():
+    async def close_negotiators(self) -> None:
+        for cq in self.contents.values():
             if cq.negotiator is not None:
                 await cq.negotiator.aclose()
                 cq.negotiator = None
@@ -611,13 +397,10 @@ class SessionDriver:
             task.cancel()
         if self._timer is not None:
             self._timer.cancel()
-        await self._close_negotiators()
+        await self.close_negotiators()
 
 
-_KIND_NAMES = {"ice": "ICE", "s5b": "SOCKS5", "ibb": "in-band"}
-
-
-def _reason_for_error(e: errors.JingleFSError) -> Reason:
+def reason_for_error(e: errors.JingleFSError) -> Reason:
     if isinstance(e, errors.Cancelled):
         return Reason.CANCEL
     if isinstance(e, errors.TransportError):
@@ -631,12 +414,12 @@ def _reason_for_error(e: errors.JingleFSError) -> Reason:
     return Reason.GENERAL_ERROR
 
 
-async def _close_quietly(stream: object) -> None:
+async def close_quietly(stream: object) -> None:
     with contextlib.suppress(Exception):
         await stream.aclose()  # type: ignore[attr-defined]
 
 
-class _ProgressReporter:
+class ProgressReporter:
     """Turns the engine's byte counts into throttled Progress events with rate and ETA."""
 
     def __init__(self, transfer: TransferHandle, total: int, start: int = 0) -> None:
@@ -668,16 +451,3 @@ class _ProgressReporter:
         self._emit(time.monotonic())
 
 
-def file_info(desc: FileDesc) -> FileInfo:
-    hashes = {a: v for name, v in desc.hashes if (a := normalize_algo(name))}
-    return FileInfo(name=desc.name or "file", size=desc.size or 0,
-                    media_type=desc.media_type or "application/octet-stream",
-                    date=desc.date, desc=desc.desc, hashes=hashes)
-
-
-def accepted_content(content: Content, transport: TransportPayload, offset: int) -> Content:
-    """The content as echoed in session-accept, with our transport and a resume range."""
-    desc = content.description
-    if isinstance(desc, FileTransferDescription) and offset:
-        desc = FileTransferDescription(replace(desc.file, range=Range(offset=offset)))
-    return replace(content, description=desc, transport=transport)

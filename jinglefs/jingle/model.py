@@ -6,14 +6,10 @@ Pure data: no I/O, no clock.  XML lives in :mod:`jinglefs.jingle.codec`.
 from __future__ import annotations
 
 import enum
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
 
-from ..errors import RemoteProtocolError
-from . import ns
-from .transport import TransportPayload, register_transport
+from .transport import TransportPayload
 
 
 class Role(enum.Enum):
@@ -175,44 +171,6 @@ class Jingle:
     reason: ReasonInfo | None = None
     #: session-info payload; None for an empty session-info (a ping, XEP-0166 §7.2.9)
     info: SessionInfoPayload | None = None
-
-
-@register_transport
-@dataclass(frozen=True)
-class IbbTransport:
-    """XEP-0261 §2 ``<transport xmlns='urn:xmpp:jingle:transports:ibb:1'/>``."""
-
-    sid: str
-    block_size: int = 4096
-    stanza: str = "iq"
-
-    namespace: ClassVar[str] = ns.IBB_TRANSPORT
-    MAX_BLOCK_SIZE: ClassVar[int] = 65535  # XEP-0047 §2.1
-
-    @classmethod
-    def from_element(cls, el: ET.Element) -> IbbTransport:
-        sid = el.get("sid")
-        if not sid:
-            raise RemoteProtocolError("IBB transport without sid", condition="bad-request")
-        try:
-            block_size = int(el.get("block-size", "4096"))
-        except ValueError:
-            raise RemoteProtocolError("IBB block-size is not a number",
-                                      condition="bad-request") from None
-        if not 0 < block_size <= cls.MAX_BLOCK_SIZE:
-            raise RemoteProtocolError(f"IBB block-size {block_size} out of range",
-                                      condition="bad-request")
-        stanza = el.get("stanza", "iq")
-        if stanza not in ("iq", "message"):
-            raise RemoteProtocolError(f"IBB stanza {stanza!r} unknown", condition="bad-request")
-        return cls(sid=sid, block_size=block_size, stanza=stanza)
-
-    def to_element(self) -> ET.Element:
-        el = ET.Element(f"{{{ns.IBB_TRANSPORT}}}transport",
-                        {"sid": self.sid, "block-size": str(self.block_size)})
-        if self.stanza != "iq":
-            el.set("stanza", self.stanza)
-        return el
 
 
 @dataclass(frozen=True)

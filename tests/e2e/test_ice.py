@@ -30,14 +30,9 @@ from jinglefs import cli, config, errors
 from jinglefs.api import Settings
 from jinglefs.client import Client, advertised_features
 from jinglefs.events import PathKind
-from jinglefs.jingle import ns
-from jinglefs.jingle.codec import parse_jingle
-from jinglefs.jingle.ice import DtlsFingerprint, IceServers, WebRtcDataChannelTransport
-from jinglefs.jingle.model import Action, Jingle, Role
-from jinglefs.jingle.transport import TransportPayload
-from jinglefs.negotiation import ice as ice_negotiation
-from jinglefs.negotiation.base import NegotiationContext
-from jinglefs.negotiation.ice import (
+from jinglefs.ice import negotiator as ice_negotiation
+from jinglefs.ice.channel import IceSession
+from jinglefs.ice.negotiator import (
     ICE_SERVERS_SERVICE,
     IceNegotiator,
     TurnUrl,
@@ -48,8 +43,13 @@ from jinglefs.negotiation.ice import (
     parse_turn,
     turn_setting,
 )
+from jinglefs.ice.protocol import DtlsFingerprint, IceServers, WebRtcDataChannelTransport
+from jinglefs.jingle import ns
+from jinglefs.jingle.codec import parse_jingle
+from jinglefs.jingle.model import Action, Jingle, Role
+from jinglefs.jingle.transport import TransportPayload
+from jinglefs.negotiator import NegotiationContext
 from jinglefs.streams import ByteStream
-from jinglefs.transports.ice import IceSession
 from jinglefs.xmpp.connection import XmppConnection
 from tests.fakes import MemoryKeyring, fake_connect
 from tests.servers.coturn import CoturnServer

@@ -17,18 +17,11 @@ import pytest
 
 from jinglefs.client import Client
 from jinglefs.events import Completed
+from jinglefs.ibb.protocol import IbbTransport
+from jinglefs.ibb.service import IbbService
 from jinglefs.jingle import ns
 from jinglefs.jingle.codec import encode_jingle
-from jinglefs.jingle.model import (
-    Action,
-    Content,
-    FileDesc,
-    FileTransferDescription,
-    IbbTransport,
-    Jingle,
-    Role,
-)
-from jinglefs.xmpp.ibb import IbbService
+from jinglefs.jingle.model import Action, Content, FileDesc, FileTransferDescription, Jingle, Role
 from tests.servers.prosody import ProsodyServer
 from tests.xmpp.test_ibb_prosody import login as raw_login
 

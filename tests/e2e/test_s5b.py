@@ -25,10 +25,10 @@ from jinglefs.events import Completed, Failed, PathKind, TransportSelected
 from jinglefs.jingle import ns
 from jinglefs.jingle.codec import parse_jingle
 from jinglefs.jingle.model import Action, Jingle
-from jinglefs.jingle.s5b import S5bCandidate, S5bTransport
-from jinglefs.negotiation.base import Connected
-from jinglefs.negotiation.s5b import S5bNegotiator
-from jinglefs.transports.socks5 import S5bListener
+from jinglefs.negotiator import Connected
+from jinglefs.s5b.negotiator import S5bNegotiator
+from jinglefs.s5b.network import S5bListener
+from jinglefs.s5b.protocol import S5bCandidate, S5bTransport
 from jinglefs.xmpp.connection import XmppConnection
 from tests.servers.prosody import ProsodyServer
 

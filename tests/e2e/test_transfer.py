@@ -169,9 +169,9 @@ async def test_name_from_peer_never_escapes_the_folder(alice: Client, bob: Clien
 async def test_corrupted_bytes_fail_the_hash_and_leave_nothing(
         alice: Client, bob: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A sender whose bytes do not match its checksum: ChecksumMismatch, no file kept."""
-    import jinglefs.driver as driver_mod
+    import jinglefs.sending as sending_mod
 
-    real_send_file = driver_mod.send_file
+    real_send_file = sending_mod.send_file
 
     async def corrupting_send_file(stream, path, **kw):  # type: ignore[no-untyped-def]
         class Flip:
@@ -191,7 +191,7 @@ async def test_corrupted_bytes_fail_the_hash_and_leave_nothing(
 
         return await real_send_file(Flip(), path, **kw)
 
-    monkeypatch.setattr(driver_mod, "send_file", corrupting_send_file)
+    monkeypatch.setattr(sending_mod, "send_file", corrupting_send_file)
     src = make_file(tmp_path, "c.bin", 50_000)
     inbox = tmp_path / "inbox"
     inbox.mkdir()

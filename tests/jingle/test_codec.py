@@ -8,15 +8,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from jinglefs.errors import RemoteProtocolError
+from jinglefs.ibb.protocol import IbbTransport
 from jinglefs.jingle.codec import encode_jingle, parse_jingle
-from jinglefs.jingle.model import (
-    Action,
-    Checksum,
-    FileTransferDescription,
-    IbbTransport,
-    Reason,
-    Role,
-)
+from jinglefs.jingle.model import Action, Checksum, FileTransferDescription, Reason, Role
 
 CONVERSATIONS_OFFER = """
 <jingle xmlns='urn:xmpp:jingle:1' action='session-initiate' sid='Zt9q3kLw'>

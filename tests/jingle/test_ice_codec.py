@@ -7,14 +7,14 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from jinglefs.errors import RemoteProtocolError
-from jinglefs.jingle import ns
-from jinglefs.jingle.ice import (
+from jinglefs.ice.protocol import (
     MAX_CANDIDATES,
     DtlsFingerprint,
     IceCandidate,
     IceUdpTransport,
     WebRtcDataChannelTransport,
 )
+from jinglefs.jingle import ns
 from jinglefs.jingle.transport import known_transports, parse_transport
 
 FP = ":".join(["5A"] * 31 + ["E1"])

@@ -8,7 +8,8 @@ import pytest
 
 from jinglefs.errors import LocalProtocolError, RemoteProtocolError
 from jinglefs.jingle.ns import S5B_TRANSPORT
-from jinglefs.jingle.s5b import (
+from jinglefs.jingle.transport import known_transports, parse_transport
+from jinglefs.s5b.protocol import (
     Nomination,
     S5bCandidate,
     S5bNegotiation,
@@ -17,7 +18,6 @@ from jinglefs.jingle.s5b import (
     candidate_priority,
     dstaddr,
 )
-from jinglefs.jingle.transport import known_transports, parse_transport
 
 ROMEO = "romeo@montague.lit/orchard"
 JULIET = "juliet@capulet.lit/balcony"

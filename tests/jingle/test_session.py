@@ -3,13 +3,13 @@ from __future__ import annotations
 import pytest
 
 from jinglefs.errors import LocalProtocolError, RemoteProtocolError
+from jinglefs.ibb.protocol import IbbTransport
 from jinglefs.jingle.model import (
     Action,
     Checksum,
     Content,
     FileDesc,
     FileTransferDescription,
-    IbbTransport,
     Jingle,
     Reason,
     ReasonInfo,

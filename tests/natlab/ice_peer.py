@@ -19,8 +19,8 @@ import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from jinglefs.jingle.ice import IceServers, WebRtcDataChannelTransport
-from jinglefs.transports.ice import IceSession
+from jinglefs.ice.channel import IceSession
+from jinglefs.ice.protocol import IceServers, WebRtcDataChannelTransport
 
 
 def _put(**msg: Any) -> None:

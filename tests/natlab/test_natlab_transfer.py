@@ -60,9 +60,9 @@ RECEIVER_GRACE = 30.0
 
 def ice_in_ladder() -> bool:
     """Whether this jinglefs puts ICE on the ladder (what `send` itself consults)."""
-    from jinglefs.client import _available_factories
+    from jinglefs.ladder import LADDER
 
-    return "ice" in _available_factories()
+    return any(r.kind == "ice" for r in LADDER)
 
 
 def require_ice() -> None:

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from jinglefs.errors import RemoteProtocolError, StreamClosed, TransportError
-from jinglefs.jingle.ibb import (
+from jinglefs.ibb.protocol import (
     MAX_BLOCK_SIZE,
+    IbbTransport,
     ReceiveState,
     SendSeq,
     answer_offer,
@@ -31,9 +32,7 @@ from jinglefs.jingle.ibb import (
     seq_acceptable,
     validate_sid,
 )
-from jinglefs.jingle.model import IbbTransport
-from jinglefs.streams import ByteStream
-from jinglefs.transports.ibb import (
+from jinglefs.ibb.stream import (
     AckCallback,
     IbbError,
     IbbProtocolViolation,
@@ -41,6 +40,7 @@ from jinglefs.transports.ibb import (
     IbbStream,
     StreamState,
 )
+from jinglefs.streams import ByteStream
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -22,17 +22,17 @@ from slixmpp.exceptions import IqTimeout
 
 from jinglefs.errors import CandidatesFailed, StreamClosed, TransportError
 from jinglefs.events import PathKind
-from jinglefs.jingle.ice import (
+from jinglefs.ice.channel import BUFFER_LIMIT, IceDataChannelStream, IceSession
+from jinglefs.ice.protocol import (
     DtlsFingerprint,
     IceCandidate,
     IceServers,
     WebRtcDataChannelTransport,
 )
+from jinglefs.ice.servers import fetch_ice_servers, parse_services, pick_ice_servers
 from jinglefs.jingle.transport import parse_transport
 from jinglefs.streams import ByteStream
-from jinglefs.transports.ice import BUFFER_LIMIT, IceDataChannelStream, IceSession
 from jinglefs.xmpp.connection import XmppConnection
-from jinglefs.xmpp.extdisco import fetch_ice_servers, parse_services, pick_ice_servers
 from tests.servers.coturn import CoturnServer
 from tests.servers.prosody import ProsodyServer
 

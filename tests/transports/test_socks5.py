@@ -12,10 +12,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from jinglefs.errors import CandidatesFailed, StreamClosed, TransportError
-from jinglefs.jingle.s5b import S5bCandidate, candidate_priority, dstaddr
-from jinglefs.streams import ByteStream
-from jinglefs.transports import socks5_wire as wire
-from jinglefs.transports.socks5 import (
+from jinglefs.s5b import wire
+from jinglefs.s5b.network import (
     S5bListener,
     Socks5Refused,
     TcpStream,
@@ -24,6 +22,8 @@ from jinglefs.transports.socks5 import (
     connect_with_fallback,
     local_addresses,
 )
+from jinglefs.s5b.protocol import S5bCandidate, candidate_priority, dstaddr
+from jinglefs.streams import ByteStream
 
 SID = "vj3hs98y"
 INITIATOR = "romeo@montague.lit/orchard"
@@ -539,7 +539,7 @@ async def test_direct_negotiation_end_to_end() -> None:
     """Both sides listen, dial each other, report candidate-used, and agree (XEP-0260
     §2.4, equal priorities -> the initiator's pick); the nominated connection carries
     the file, the other one is closed."""
-    from jinglefs.jingle.s5b import S5bNegotiation
+    from jinglefs.s5b.protocol import S5bNegotiation
 
     async with listening(allowed=[]) as a_listener, listening(allowed=[]) as b_listener:
         a = S5bNegotiation(

@@ -307,8 +307,7 @@ BUNDLED = {"jinglefs", "jinglefs_ui", "slixmpp", "aioice", "aiortc", "cryptograp
 _LOADED = """
 import json, sys
 import jinglefs_ui.app, jinglefs_ui.bridge, jinglefs_ui.widgets.main_window
-import jinglefs.client
-jinglefs.client._available_factories()
+import jinglefs.client, jinglefs.ladder
 print(json.dumps({n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())}))
 """
 
@@ -327,7 +326,7 @@ def test_frozen_bundle_carries_what_a_login_loads(frozen: Frozen) -> None:
                            env=env, cwd=frozen.alias, timeout=120)
     assert probe.returncode == 0, probe.stderr
     loaded: dict[str, str | None] = json.loads(probe.stdout)
-    assert "jinglefs.negotiation.s5b" in loaded  # the probe did load the transports
+    assert "jinglefs.s5b.negotiator" in loaded  # the probe did load the transports
     pyz = set(CArchiveReader(str(frozen.binary)).open_embedded_archive("PYZ.pyz").toc)
     internal = frozen.binary.parent / "_internal"
     with zipfile.ZipFile(internal / "base_library.zip") as z:

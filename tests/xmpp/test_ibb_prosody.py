@@ -22,10 +22,10 @@ from slixmpp.exceptions import IqError
 
 from jinglefs.api import Account
 from jinglefs.errors import StreamClosed
+from jinglefs.ibb.protocol import encode_block
+from jinglefs.ibb.service import IbbService, IbbStream
+from jinglefs.ibb.stream import IbbError, IbbProtocolViolation, StreamState
 from jinglefs.jingle import ns
-from jinglefs.jingle.ibb import encode_block
-from jinglefs.transports.ibb import IbbError, IbbProtocolViolation, StreamState
-from jinglefs.xmpp.ibb import IbbService, IbbStream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -16,9 +16,9 @@ import pytest
 import slixmpp
 
 from jinglefs.api import Account
-from jinglefs.jingle.s5b import S5bNegotiation, S5bState, S5bTransport, dstaddr
-from jinglefs.transports.socks5 import TcpStream, connect_candidate, connect_first
-from jinglefs.xmpp.s5b import ProxyError, activate, discover_proxy, query_streamhost
+from jinglefs.s5b.network import TcpStream, connect_candidate, connect_first
+from jinglefs.s5b.protocol import S5bNegotiation, S5bState, S5bTransport, dstaddr
+from jinglefs.s5b.proxy import ProxyError, activate, discover_proxy, query_streamhost
 from tests.servers.prosody import ProsodyServer
 
 pytestmark = pytest.mark.e2e

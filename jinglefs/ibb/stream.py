@@ -24,12 +24,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..errors import RemoteProtocolError, StreamClosed
-from ..jingle.ibb import (
-    MAX_BLOCK_SIZE,
-    ReceiveState,
-    SendSeq,
-    check_open_block_size,
-)
+from .protocol import MAX_BLOCK_SIZE, ReceiveState, SendSeq, check_open_block_size
 
 __all__ = [
     "AckCallback",

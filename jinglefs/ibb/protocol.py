@@ -10,7 +10,7 @@ Nothing here does I/O or reads a clock.  It answers questions:
   :class:`ReceiveState`);
 * whether a ``<data/>`` payload is valid base64 of at most ``block-size`` bytes;
 * how to answer a ``<transport/>`` offer (:func:`answer_offer`; the payload class
-  itself is :class:`jinglefs.jingle.model.IbbTransport`).
+  itself is :class:`IbbTransport`, below).
 
 Errors the peer caused are raised as :class:`~jinglefs.errors.RemoteProtocolError`
 whose ``condition`` / ``error_type`` are the RFC 6120 stanza error to answer with.
@@ -20,12 +20,17 @@ from __future__ import annotations
 
 import binascii
 import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import ClassVar
 
 from ..errors import LocalProtocolError, RemoteProtocolError
-from .model import IbbTransport
+from ..jingle import ns
+from ..jingle.transport import register_transport
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
+    "IbbTransport",
     "MAX_BLOCK_SIZE",
     "SEQ_MODULUS",
     "ReceiveState",
@@ -274,3 +279,41 @@ def answer_offer(offer: IbbTransport, limit: int = MAX_BLOCK_SIZE) -> IbbTranspo
     return IbbTransport(sid=validate_sid(offer.sid),
                         block_size=negotiate_block_size(offer.block_size, limit),
                         stanza=offer.stanza)
+
+
+@register_transport
+@dataclass(frozen=True)
+class IbbTransport:
+    """XEP-0261 §2 ``<transport xmlns='urn:xmpp:jingle:transports:ibb:1'/>``."""
+
+    sid: str
+    block_size: int = 4096
+    stanza: str = "iq"
+
+    namespace: ClassVar[str] = ns.IBB_TRANSPORT
+    MAX_BLOCK_SIZE: ClassVar[int] = 65535  # XEP-0047 §2.1
+
+    @classmethod
+    def from_element(cls, el: ET.Element) -> IbbTransport:
+        sid = el.get("sid")
+        if not sid:
+            raise RemoteProtocolError("IBB transport without sid", condition="bad-request")
+        try:
+            block_size = int(el.get("block-size", "4096"))
+        except ValueError:
+            raise RemoteProtocolError("IBB block-size is not a number",
+                                      condition="bad-request") from None
+        if not 0 < block_size <= cls.MAX_BLOCK_SIZE:
+            raise RemoteProtocolError(f"IBB block-size {block_size} out of range",
+                                      condition="bad-request")
+        stanza = el.get("stanza", "iq")
+        if stanza not in ("iq", "message"):
+            raise RemoteProtocolError(f"IBB stanza {stanza!r} unknown", condition="bad-request")
+        return cls(sid=sid, block_size=block_size, stanza=stanza)
+
+    def to_element(self) -> ET.Element:
+        el = ET.Element(f"{{{ns.IBB_TRANSPORT}}}transport",
+                        {"sid": self.sid, "block-size": str(self.block_size)})
+        if self.stanza != "iq":
+            el.set("stanza", self.stanza)
+        return el

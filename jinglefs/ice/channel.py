@@ -69,7 +69,7 @@ from aiortc.rtcsctptransport import RTCSctpCapabilities
 
 from ..errors import CandidatesFailed, StreamClosed, TransportError
 from ..events import PathKind
-from ..jingle.ice import (
+from .protocol import (
     DtlsFingerprint,
     IceCandidate,
     IceServers,

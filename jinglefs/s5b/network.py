@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ..errors import CandidatesFailed, StreamClosed, TransportError
-from ..jingle.s5b import S5bCandidate, candidate_priority, sort_by_priority
-from . import socks5_wire as wire
+from . import wire
+from .protocol import S5bCandidate, candidate_priority, sort_by_priority
 
 __all__ = [
     "S5bListener",

@@ -23,7 +23,7 @@ from slixmpp import BaseXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 
 from ..jingle import ns
-from ..jingle.ice import IceServers
+from .protocol import IceServers
 
 __all__ = ["ExternalService", "fetch_ice_servers", "parse_services", "pick_ice_servers"]
 

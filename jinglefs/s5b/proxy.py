@@ -23,7 +23,7 @@ from slixmpp.exceptions import IqError, IqTimeout
 
 from ..errors import TransportError
 from ..jingle import ns
-from ..jingle.s5b import S5bCandidate, candidate_priority
+from .protocol import S5bCandidate, candidate_priority
 
 __all__ = ["ProxyError", "activate", "discover_proxy", "query_streamhost"]
 

@@ -30,8 +30,8 @@ from datetime import datetime
 from typing import ClassVar, Literal
 
 from ..errors import RemoteProtocolError
-from . import ns
-from .transport import register_transport
+from ..jingle import ns
+from ..jingle.transport import register_transport
 
 #: Per payload; a real agent offers a handful (host per interface, srflx, relay).
 MAX_CANDIDATES = 32

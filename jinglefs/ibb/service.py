@@ -35,8 +35,8 @@ from slixmpp.xmlstream.matcher.base import MatcherBase
 
 from ..errors import LocalProtocolError, RemoteProtocolError, StreamClosed
 from ..jingle import ns
-from ..jingle.ibb import MAX_BLOCK_SIZE, validate_sid
-from ..transports.ibb import AckCallback, IbbError, IbbRouter, IbbStream, StreamState
+from .protocol import MAX_BLOCK_SIZE, validate_sid
+from .stream import AckCallback, IbbError, IbbRouter, IbbStream, StreamState
 
 __all__ = ["FEATURES", "IbbService", "IbbStream", "IbbError"]
 

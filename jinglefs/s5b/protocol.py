@@ -46,8 +46,8 @@ from enum import Enum
 from typing import ClassVar, Literal
 
 from ..errors import LocalProtocolError, RemoteProtocolError
-from .ns import S5B_TRANSPORT
-from .transport import register_transport
+from ..jingle.ns import S5B_TRANSPORT
+from ..jingle.transport import register_transport
 
 __all__ = [
     "CANDIDATE_TYPES",

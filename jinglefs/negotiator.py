@@ -6,14 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from ..api import Settings
-from ..events import PathKind
-from ..jingle.model import Role
-from ..jingle.transport import TransportPayload
-from ..streams import ByteStream
+from .api import Settings
+from .events import PathKind
+from .jingle.model import Role
+from .jingle.transport import TransportPayload
+from .streams import ByteStream
 
 if TYPE_CHECKING:
-    from ..xmpp.connection import XmppConnection
+    from .xmpp.connection import XmppConnection
 
 
 @dataclass(frozen=True)

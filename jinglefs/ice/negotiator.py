@@ -50,11 +50,11 @@ from urllib.parse import quote, unquote
 from ..errors import CandidatesFailed, JingleFSError, TransportError
 from ..events import PathKind
 from ..jingle import ns
-from ..jingle.ice import IceCandidate, IceServers, IceUdpTransport, WebRtcDataChannelTransport
 from ..jingle.transport import TransportPayload
-from ..transports.ice import LOCAL_MAX_MESSAGE_SIZE, IceDataChannelStream, IceSession
-from ..xmpp.extdisco import fetch_ice_servers
-from .base import Connected, NegotiationContext
+from ..negotiator import Connected, NegotiationContext
+from .channel import LOCAL_MAX_MESSAGE_SIZE, IceDataChannelStream, IceSession
+from .protocol import IceCandidate, IceServers, IceUdpTransport, WebRtcDataChannelTransport
+from .servers import fetch_ice_servers
 
 __all__ = [
     "ICE_SERVERS_SERVICE",

@@ -40,12 +40,12 @@ from ..errors import CandidatesFailed, RemoteProtocolError, TransportError
 from ..events import PathKind
 from ..jingle import ns
 from ..jingle.model import Role
-from ..jingle.s5b import Role as S5bRole
-from ..jingle.s5b import S5bCandidate, S5bNegotiation, S5bState, S5bTransport
 from ..jingle.transport import TransportPayload
-from ..transports.socks5 import S5bListener, TcpStream, connect_candidate, connect_first
-from ..xmpp.s5b import activate, discover_proxy
-from .base import Connected, NegotiationContext
+from ..negotiator import Connected, NegotiationContext
+from .network import S5bListener, TcpStream, connect_candidate, connect_first
+from .protocol import Role as S5bRole
+from .protocol import S5bCandidate, S5bNegotiation, S5bState, S5bTransport
+from .proxy import activate, discover_proxy
 
 __all__ = ["PROXY_SERVICE", "S5bNegotiator"]
 

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, cast
 from ..errors import TransportError
 from ..events import PathKind
 from ..jingle import ns
-from ..jingle.model import IbbTransport, Role
+from ..jingle.model import Role
 from ..jingle.transport import TransportPayload
-from .base import Connected, NegotiationContext
+from ..negotiator import Connected, NegotiationContext
+from .protocol import IbbTransport
 
 if TYPE_CHECKING:
-    from ..xmpp.ibb import IbbService, IbbStream
+    from .service import IbbService, IbbStream
 
 
 class IbbNegotiator:

@@ -1,0 +1,11 @@
+"""ICE with a WebRTC data channel, signalled as Conversations' webrtc-datachannel:1.
+
+Everything about ICE lives here:
+
+* :mod:`.protocol` — pure: the ``<transport/>`` payloads (XEP-0176 candidates, XEP-0320
+  fingerprints, XEP-0215 servers);
+* :mod:`.channel`  — aioice + aiortc: gathering, checks, DTLS, SCTP, one data channel as a
+  byte stream (the only module, with its fence of library internals, that imports them);
+* :mod:`.servers`  — the XMPP glue: STUN/TURN from our server (XEP-0215);
+* :mod:`.negotiator` — the rung: trickle, answer and connect for the session driver.
+"""
