@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import gc
 import hashlib
-import importlib.util
 import multiprocessing as mp
 import os
 import resource
@@ -50,6 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from jinglefs.api import Account, Settings, Timeouts  # noqa: E402
+from tests.ui.ui_package import load_ui_package  # noqa: E402
 
 TIMEOUTS = Timeouts(connect=20, accept=60, iq=20, transport=20, stall=30, peer_gone=5)
 CHUNK = 1024 * 1024
@@ -149,18 +149,6 @@ class Receiver:
 
 # -- the GUI sender (this process) ------------------------------------------------------------
 
-def load_ui() -> None:
-    """Make ``jinglefs_ui`` importable from ui/ when the project is not installed."""
-    if "jinglefs_ui" in sys.modules or importlib.util.find_spec("jinglefs_ui") is not None:
-        return
-    spec = importlib.util.spec_from_file_location(
-        "jinglefs_ui", ROOT / "ui" / "__init__.py", submodule_search_locations=[str(ROOT / "ui")])
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["jinglefs_ui"] = module
-    spec.loader.exec_module(module)
-
-
 class OneAccount:
     """The app's AccountStore, holding Alice's stored account and password."""
 
@@ -196,7 +184,7 @@ class GuiSender:
 
     def __init__(self, account: Account, transport: str, state: Path) -> None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        load_ui()
+        load_ui_package()
         import qasync
         from PySide6.QtWidgets import QApplication
 

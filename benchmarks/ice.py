@@ -1,7 +1,7 @@
 """ICE data channel throughput over loopback: bare aiortc vs jinglefs' IceSession stream.
 
     python benchmarks/ice.py                       # 64 MiB, 3 reps, asyncio + uvloop
-    python benchmarks/ice.py --size-mb 100 --reps 5 --loops asyncio --modes bare,j64k
+    python benchmarks/ice.py --size-mb 100 --reps 5 --loops asyncio --modes bare-io,j64k
 
 Per loop, rep and mode the receiver and the sender run as two separate processes
 (perf-anchors.md: both peers in one process halves throughput); the parent relays the
@@ -9,8 +9,15 @@ signalling (SDP for ``bare``, the Jingle transport XML for jinglefs) over pipes.
 
 * ``bare``: aiortc ``RTCPeerConnection`` + one data channel, the perf-anchors "aiortc
   datachannel 2 processes" row: the sender sends one 64 KiB message over and over, keeping
-  ``bufferedAmount`` at most 256 KiB; the receiver counts and discards.
-* ``jNk``: jinglefs (:class:`jinglefs.transports.ice.IceSession`, ``message_size`` N KiB):
+  ``bufferedAmount`` at most 256 KiB; the receiver counts and discards.  No file work.
+* ``bare-io``: the same channel doing the work a jinglefs transfer does: the sender reads
+  the file in 1 MiB chunks, hashes it (sha-256) and sends it as 64 KiB messages (at most
+  256 KiB buffered, as jinglefs); the receiver hashes and writes what arrives
+  (:class:`benchmarks.filesink.FileSink`: 1 MiB batches, page cache recycled every 8 MiB)
+  and fsyncs.  After the last byte the sender sends its hex digest as one string message
+  (where jinglefs sends the XEP-0234 §8.2 ``<checksum/>``); the receiver's clock stops
+  when it has compared it.  ``run.py`` divides jinglefs ICE by this mode.
+* ``jNk``: jinglefs (:class:`jinglefs.ice.channel.IceSession`, ``message_size`` N KiB):
   the sender reads a file and hashes it (sha-256), the receiver hashes and writes a file; the
   digests are compared.  ``j4k`` is Conversations' message size.  jinglefs delays SACKs
   (RFC 4960 §6.2) by default; ``-sack1`` (``j64k-sack1``) restores aiortc's one SACK per packet.
@@ -43,7 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+#: As jinglefs (jinglefs/ice/channel.py): at most 256 KiB buffered, 64 KiB messages.
 BUFFER_LIMIT = 256 * 1024
+MESSAGE_SIZE = 65536
 READ_SIZE = 1 << 20
 
 
@@ -81,7 +90,7 @@ class _Pipe:
 # ------------------------------------------------------------------ children
 
 
-async def _bare(role: str, size: int, pipe: _Pipe) -> dict[str, Any]:
+async def _bare(role: str, size: int, pipe: _Pipe, path: str, io: bool) -> dict[str, Any]:
     import aioice.ice
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
@@ -101,31 +110,55 @@ async def _bare(role: str, size: int, pipe: _Pipe) -> dict[str, Any]:
         answer = await pipe.get()
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
         await opened.wait()
-        message = os.urandom(65536)
-        sent = 0
-        t0, c0 = time.perf_counter(), _cpu()
-        while sent < size:
-            chunk = message[: min(65536, size - sent)]
+
+        async def send(chunk: bytes) -> None:
             while channel.bufferedAmount + len(chunk) > BUFFER_LIMIT:
                 writable.clear()
                 await writable.wait()
             channel.send(chunk)
-            sent += len(chunk)
-        result = {"cpu": (_cpu() - c0) / (time.perf_counter() - t0)}
+
+        t0, c0 = time.perf_counter(), _cpu()
+        if io:
+            digest = hashlib.sha256()
+            with open(path, "rb", buffering=0) as f:
+                while block := f.read(READ_SIZE):
+                    digest.update(block)
+                    for i in range(0, len(block), MESSAGE_SIZE):
+                        await send(block[i:i + MESSAGE_SIZE])
+            channel.send(digest.hexdigest())  # a string message: the "checksum"
+            result = {"sha256": digest.hexdigest()}
+        else:
+            message = os.urandom(MESSAGE_SIZE)
+            sent = 0
+            while sent < size:
+                chunk = message[: min(MESSAGE_SIZE, size - sent)]
+                await send(chunk)
+                sent += len(chunk)
+        result["cpu"] = (_cpu() - c0) / (time.perf_counter() - t0)
         await pipe.get()  # the receiver has everything
     else:
+        from benchmarks.filesink import FileSink
+
         got = 0
         start: list[float] = []
+        sink = FileSink(path) if io else None
+        their_digest: list[str] = []
 
         @pc.on("datachannel")
         def on_channel(channel: Any) -> None:
             @channel.on("message")
-            def on_message(message: bytes) -> None:
+            def on_message(message: bytes | str) -> None:
                 nonlocal got
                 if not start:
                     start.extend((time.perf_counter(), _cpu()))
-                got += len(message)
-                if got >= size and not done.done():
+                if isinstance(message, str):
+                    their_digest.append(message)
+                else:
+                    got += len(message)
+                    if sink is not None:
+                        sink.write(message)
+                # ordered channel: the digest comes after the last byte
+                if got >= size and (sink is None or their_digest) and not done.done():
                     done.set_result(None)
 
         offer = await pipe.get()
@@ -133,8 +166,11 @@ async def _bare(role: str, size: int, pipe: _Pipe) -> dict[str, Any]:
         await pc.setLocalDescription(await pc.createAnswer())
         pipe.put(sdp=pc.localDescription.sdp)
         await done
+        if sink is not None:
+            mine = sink.close()  # fsync
+            result = {"sha256": mine, "verified": their_digest == [mine]}
         t1, c1 = time.perf_counter(), _cpu()
-        result = {"bytes": got, "seconds": t1 - start[0], "cpu": (c1 - start[1]) / (t1 - start[0])}
+        result.update(bytes=got, seconds=t1 - start[0], cpu=(c1 - start[1]) / (t1 - start[0]))
         pipe.put(done=True)
     await pc.close()
     return result
@@ -200,8 +236,8 @@ def child(args: argparse.Namespace) -> None:
     pipe = _Pipe()
 
     async def run() -> dict[str, Any]:
-        if args.mode == "bare":
-            return await _bare(args.role, args.size, pipe)
+        if args.mode in ("bare", "bare-io"):
+            return await _bare(args.role, args.size, pipe, args.path, args.mode == "bare-io")
         base, _, flag = args.mode.partition("-")
         message_size = int(base[1:-1]) * 1024
         return await _jinglefs(args.role, args.size, message_size, flag != "sack1", args.path, pipe)
@@ -290,6 +326,8 @@ async def one_run(
         raise RuntimeError(f"{mode}/{loop}: receiver got {r_out.get('bytes')} of {size} bytes")
     if mode != "bare" and r_out["sha256"] != s_out["sha256"]:
         raise RuntimeError(f"{mode}/{loop}: sha-256 mismatch")
+    if mode == "bare-io" and not r_out["verified"]:
+        raise RuntimeError(f"{mode}/{loop}: the sender's digest did not match")
     return {
         "mbps": size / r_out["seconds"] / 1e6,
         "cpu_recv": r_out["cpu"],
@@ -314,11 +352,12 @@ async def parent(args: argparse.Namespace) -> None:
             for _ in range(args.reps):
                 for mode in modes:
                     runs[mode].append(await one_run(mode, loop, size, src, dst, args.profile))
-            bare = statistics.median(r["mbps"] for r in runs["bare"]) if "bare" in runs else None
+            base = next((m for m in ("bare-io", "bare") if m in runs), None)
+            bare = statistics.median(r["mbps"] for r in runs[base]) if base else None
             for mode in modes:
                 rates = [r["mbps"] for r in runs[mode]]
                 med = statistics.median(rates)
-                ratio = f"  {med / bare:5.0%} of bare" if bare and mode != "bare" else ""
+                ratio = f"  {med / bare:5.0%} of {base}" if bare and mode != base else ""
                 # MB per CPU-second of the busier process: less sensitive to other load.
                 eff = statistics.median(
                     r["mbps"] / max(r["cpu_send"], r["cpu_recv"]) for r in runs[mode]
@@ -344,7 +383,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=float, default=64)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--loops", default="asyncio,uvloop")
-    parser.add_argument("--modes", default="bare,j64k,j16k,j4k,j64k-sack1")
+    parser.add_argument("--modes", default="bare,bare-io,j64k,j16k,j4k,j64k-sack1")
     parser.add_argument("--profile", metavar="DIR", help="run the children under py-spy")
     args = parser.parse_args()
     if args.cmd == "child":

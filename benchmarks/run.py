@@ -1,7 +1,7 @@
 """The README's benchmark table: every jinglefs path next to its baseline, in ONE run.
 
     python benchmarks/run.py                                  # defaults: a few minutes
-    python benchmarks/run.py --size-mb 20 --ibb-size-mb 3 --reps 1          # a quick check
+    python benchmarks/run.py --size-mb 20 --ibb-size-mb 3 --ice-size-mb 5 --reps 1  # quick
     python benchmarks/run.py --only s5b,s5b-proxy --out /tmp/s5b.md
     python benchmarks/run.py --memory-check-gb 2              # peak RSS of a 2 GB S5B send
 
@@ -15,21 +15,29 @@ What one run does (perf-anchors.md, "Test hygiene"):
   ======================  =========================================================
   row                     how
   ======================  =========================================================
-  ``raw-tcp``             baseline: benchmarks/socks5.py raw asyncio loopback TCP,
-                          sender file read + sha-256, receiver sha-256 + file write
+  ``raw-tcp``             baseline: benchmarks/socks5.py raw asyncio loopback TCP
   ``s5b``                 jinglefs façade, ``transport="s5b"``, default Settings
                           (direct candidates win); must take path s5b-direct
   ``raw-proxy``           baseline: benchmarks/socks5.py raw SOCKS5 clients through
                           the same proxy65, activated over XMPP
   ``s5b-proxy``           jinglefs, ``transport="s5b"``, ``Settings(s5b_direct=False)``
                           on both sides; must take path s5b-proxy
-  ``ibb-saw``             baseline: benchmarks/ibb.py slixmpp xep_0047 sender, one IQ
-                          at a time, 4096-byte blocks (the perf-anchors row 5)
+  ``ibb-raw``             baseline: benchmarks/ibb.py ``raw-wN-B``, XEP-0047 done
+                          minimally with jinglefs' window N and block size B
+  ``ibb-saw``             reference, no ratio: benchmarks/ibb.py ``slixmpp``, slixmpp's
+                          xep_0047 sender, one IQ at a time (perf-anchors row 5)
   ``ibb``                 jinglefs, ``transport="ibb"`` through Prosody
-  ``ice-bare``            baseline: benchmarks/ice.py bare aiortc data channel
+  ``ice-aiortc``          baseline: benchmarks/ice.py ``bare-io``, a bare aiortc data
+                          channel
   ``ice``                 jinglefs, ``transport="ice"``, host pair on 127.0.0.1; only
                           when ``"ice" in client.factories``
   ======================  =========================================================
+
+  Every baseline does the file work jinglefs does: the sender reads the file and hashes
+  it (sha-256); the receiver hashes, writes (page cache recycled every 8 MiB, as jinglefs)
+  and fsyncs; after the last byte the sender's digest travels to the receiver, which
+  compares it (jinglefs: the XEP-0234 §8.2 ``<checksum/>``).  So each ratio is jinglefs'
+  overhead over the same protocol done minimally with the same work.
 
 Every jinglefs row runs the receiver and the sender as two processes
 (``run.py _worker``), each logging in through :func:`jinglefs.client.connect` and
@@ -41,12 +49,13 @@ FAILED.
 Measured (MB = 10^6 bytes):
 
 * MB/s: jinglefs rows from ``offer.accept()`` to the ``Verified`` event (connection set-up,
-  data, fsync, checksum exchange); baselines from connected to the last byte
-  hashed + written.  "data" = jinglefs from the first received byte to ``Verified``.
+  data, fsync, checksum exchange); baselines from connected (IBB: ``<open/>``) to the
+  sender's digest compared after the fsync.  "data" = jinglefs from the first received
+  byte to ``Verified``.
 * 1st byte: ``offer.accept()`` to the first ``Progress`` event.
 * CPU s/GB: user+system CPU seconds of each process (all threads, getrusage) over the
   transfer, divided by the GB moved; "server" = Prosody's (psutil / /proc).
-* peak RSS: ru_maxrss of each worker process over its whole life, in MB.
+* peak RSS: VmHWM of each jinglefs worker process over its whole life, in MB.
 * ratio: jinglefs MB/s divided by its baseline's MB/s, medians of the same run.
 
 No timing asserts: this prints a table and writes it, with the command line, date, machine
@@ -224,7 +233,12 @@ class RowSpec:
     key: str
     label: str
     size_kind: str  # "tcp", "ibb" or "ice": which --*-size-mb applies
+    #: what the row's two processes do (the "does" column); {ibb_window} and {ibb_block}
+    #: are jinglefs' IBB window and block size
+    does: str
     baseline: str | None = None  # key of the baseline row (jinglefs rows only)
+    #: a row shown for context only: no ratio, not a baseline
+    reference: bool = False
     transport: str | None = None  # jinglefs rows: the forced transport
     settings: tuple[tuple[str, Any], ...] = ()  # both sides' Settings overrides
     expect_path: str | None = None  # PathKind value the transfer must take
@@ -236,19 +250,46 @@ class RowSpec:
         return self.transport is not None
 
 
+#: The file work every row does, jinglefs or baseline.
+_WORK = "read + sha-256 → {via} → sha-256 + write + fsync; {check}"
+_JINGLE = "Jingle (XEP-0234) set-up, then " + _WORK.format(
+    via="{via}", check="XEP-0234 §8.2 checksum")
+
 ROWS: tuple[RowSpec, ...] = (
-    RowSpec("raw-tcp", "raw asyncio TCP (baseline)", "tcp", check="ok (socks5.py)"),
-    RowSpec("s5b", "jinglefs S5B direct", "tcp", baseline="raw-tcp", transport="s5b",
-            expect_path="s5b-direct"),
-    RowSpec("raw-proxy", "raw SOCKS5 via proxy65 (baseline)", "tcp", check="ok (socks5.py)"),
-    RowSpec("s5b-proxy", "jinglefs S5B via proxy65", "tcp", baseline="raw-proxy",
+    RowSpec("raw-tcp", "raw asyncio TCP (baseline)", "tcp",
+            _WORK.format(via="loopback TCP", check="digest after the data"),
+            check="ok (socks5.py)"),
+    RowSpec("s5b", "jinglefs S5B direct", "tcp",
+            _JINGLE.format(via="XEP-0065 direct connection"),
+            baseline="raw-tcp", transport="s5b", expect_path="s5b-direct"),
+    RowSpec("raw-proxy", "raw SOCKS5 via proxy65 (baseline)", "tcp",
+            _WORK.format(via="SOCKS5 through proxy65, activated over XMPP",
+                         check="digest after the data"),
+            check="ok (socks5.py)"),
+    RowSpec("s5b-proxy", "jinglefs S5B via proxy65", "tcp",
+            _JINGLE.format(via="XEP-0065 through proxy65"), baseline="raw-proxy",
             transport="s5b", settings=(("s5b_direct", False),), expect_path="s5b-proxy"),
-    RowSpec("ibb-saw", "IBB stop-and-wait 4096 (baseline)", "ibb", check="ok (ibb.py)"),
-    RowSpec("ibb", "jinglefs IBB", "ibb", baseline="ibb-saw", transport="ibb",
-            expect_path="ibb"),
-    RowSpec("ice-bare", "bare aiortc data channel (baseline)", "ice",
-            check="not hashed (ice.py counts bytes)"),
-    RowSpec("ice", "jinglefs ICE host pair", "ice", baseline="ice-bare", transport="ice",
+    RowSpec("ibb-raw", "minimal IBB, same window (baseline)", "ibb",
+            _WORK.format(via="XEP-0047 data IQs written raw, {ibb_window} in flight, "
+                         "{ibb_block}-byte blocks, each answered",
+                         check="digest in one IQ"),
+            check="ok (ibb.py)"),
+    RowSpec("ibb-saw", "slixmpp IBB stop-and-wait (reference)", "ibb",
+            _WORK.format(via="slixmpp xep_0047 data IQs, 1 in flight, 4096-byte blocks",
+                         check="digest in one IQ"),
+            reference=True, check="ok (ibb.py)"),
+    RowSpec("ibb", "jinglefs IBB", "ibb",
+            _JINGLE.format(via="XEP-0047 data IQs, {ibb_window} in flight, {ibb_block}-byte "
+                           "blocks"),
+            baseline="ibb-raw", transport="ibb", expect_path="ibb"),
+    RowSpec("ice-aiortc", "bare aiortc data channel (baseline)", "ice",
+            _WORK.format(via="aiortc data channel, 64 KiB messages, ≤ 256 KiB buffered",
+                         check="digest as a last message"),
+            check="ok (ice.py)"),
+    RowSpec("ice", "jinglefs ICE host pair", "ice",
+            _JINGLE.format(via="aiortc data channel, 64 KiB messages, ≤ 256 KiB buffered, "
+                           "delayed SACK"),
+            baseline="ice-aiortc", transport="ice",
             settings=(("ice_host_addresses", ("127.0.0.1",)),), expect_path="ice-direct"),
 )
 BY_KEY = {r.key: r for r in ROWS}
@@ -511,24 +552,48 @@ def _from_socks5_result(res: Any, size: int) -> Sample:
     return Sample(size, mbps=res.mbps, cpu_send=res.send.cpu, cpu_recv=res.recv.cpu)
 
 
-async def run_ibb_saw(ctx: Context, size: int) -> Sample:
+def ibb_params() -> tuple[int, int]:
+    """jinglefs' IBB window (data IQs in flight) and block size, as a transfer uses them:
+    the ladder builds ``IbbService(xmpp)`` with its default window; the block size we offer
+    is ``Settings.ibb_block_size``."""
+    import inspect
+
+    from jinglefs.api import Settings
+    from jinglefs.ibb.service import IbbService
+
+    window = inspect.signature(IbbService).parameters["window"].default
+    return int(window), Settings().ibb_block_size
+
+
+async def _run_ibb(ctx: Context, size: int, mode: str) -> Sample:
     from benchmarks import ibb as ibbbench
 
     ctx.counter += 1
+    src, _ = ctx.file(size)
+    out = ctx.work / "ibb-out.bin"
     try:
-        row = await ibbbench._one(ctx.server, "slixmpp", size, ctx.counter)
+        row = await ibbbench._one(ctx.server, mode, size, ctx.counter, str(src), str(out))
     except Exception as e:  # noqa: BLE001
         return Sample(size, ok=False, error=f"{e!r}")
     return _from_shares(row, size, server_key="cpu_prosody")
 
 
-async def run_ice_bare(ctx: Context, size: int) -> Sample:
+async def run_ibb_raw(ctx: Context, size: int) -> Sample:
+    window, block = ibb_params()
+    return await _run_ibb(ctx, size, f"raw-w{window}-{block}")
+
+
+async def run_ibb_saw(ctx: Context, size: int) -> Sample:
+    return await _run_ibb(ctx, size, "slixmpp")
+
+
+async def run_ice_aiortc(ctx: Context, size: int) -> Sample:
     from benchmarks import ice as icebench
 
     src, _ = ctx.file(size)
     out = ctx.work / "ice-out.bin"
     try:
-        row = await icebench.one_run("bare", "asyncio", size, str(src), str(out))
+        row = await icebench.one_run("bare-io", "asyncio", size, str(src), str(out))
     except Exception as e:  # noqa: BLE001
         return Sample(size, ok=False, error=f"{e!r}")
     finally:
@@ -549,8 +614,9 @@ def _from_shares(row: dict[str, float], size: int, server_key: str | None = None
 BASELINES: dict[str, Callable[[Context, int], Any]] = {
     "raw-tcp": run_raw_tcp,
     "raw-proxy": run_raw_proxy,
+    "ibb-raw": run_ibb_raw,
     "ibb-saw": run_ibb_saw,
-    "ice-bare": run_ice_bare,
+    "ice-aiortc": run_ice_aiortc,
 }
 
 
@@ -596,37 +662,39 @@ def _peak(samples: list[Sample], attr: str) -> str:
     return f"{max(values):.0f}" if values else "–"
 
 
-HEADER = ("| path | MB | MB/s | MB/s data | 1st byte ms | CPU s/GB send / recv / server "
-          "| peak RSS MB send / recv | sha-256 | vs baseline |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| path | does | MB | MB/s | MB/s data | 1st byte ms "
+          "| CPU s/GB send / recv / server | peak RSS MB send / recv | sha-256 | vs baseline |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
 
 
 def table(specs: list[RowSpec], results: dict[str, list[Sample]],
           missing: dict[str, str]) -> str:
     lines = [HEADER]
+    window, block = ibb_params()
     medians: dict[str, float] = {}
     for spec in specs:
         good = [s for s in results.get(spec.key, []) if s.ok]
         if good:
             medians[spec.key] = _med([s.mbps for s in good])
     for spec in specs:
+        head = f"| {spec.label} | {spec.does.format(ibb_window=window, ibb_block=block)}"
         if spec.key in missing:
-            lines.append(f"| {spec.label} | | {missing[spec.key]} | | | | | | |")
+            lines.append(f"{head} | | {missing[spec.key]} | | | | | | |")
             continue
         samples = results.get(spec.key, [])
         good = [s for s in samples if s.ok]
         bad = [s for s in samples if not s.ok]
         if not samples:
-            lines.append(f"| {spec.label} | | did not run | | | | | | |")
+            lines.append(f"{head} | | did not run | | | | | | |")
             continue
         size = samples[0].size / MB
         check = spec.check
         if bad:
             check = f"**FAILED** {len(bad)}/{len(samples)}: {bad[0].error[:160]}"
         if not good:
-            lines.append(f"| {spec.label} | {size:.0f} | – | – | – | – | – | {check} | – |")
+            lines.append(f"{head} | {size:.0f} | – | – | – | – | – | {check} | – |")
             continue
-        ratio = "baseline"
+        ratio = "reference" if spec.reference else "baseline"
         if spec.baseline:
             base = medians.get(spec.baseline)
             ratio = f"{medians[spec.key] / base:.0%} of {spec.baseline}" if base else "–"
@@ -634,21 +702,33 @@ def table(specs: list[RowSpec], results: dict[str, list[Sample]],
         ttfb = [s.ttfb * 1000 for s in good if s.ttfb is not None]
         cpu = " / ".join(_per_gb(good, a) for a in ("cpu_send", "cpu_recv", "cpu_server"))
         rss = " / ".join(_peak(good, a) for a in ("rss_send", "rss_recv"))
-        lines.append(f"| {spec.label} | {size:.0f} | {_cell([s.mbps for s in good])} | {data} "
+        lines.append(f"{head} | {size:.0f} | {_cell([s.mbps for s in good])} | {data} "
                      f"| {_cell(ttfb)} | {cpu} | {rss} | {check} | {ratio} |")
     return "\n".join(lines)
 
 
 NOTES = """\
 - MB = 10^6 bytes. Cells: median (min–max) over the reps; peak RSS is the maximum.
+- Same work on both sides of every ratio ("does"): the sender reads the file and hashes it
+  with sha-256; the receiver hashes, writes (page cache recycled every 8 MiB, as jinglefs)
+  and fsyncs; the sender's digest then reaches the receiver, which compares it. A baseline
+  is the same protocol done minimally: raw TCP, raw SOCKS5 through the same proxy65, IBB
+  with jinglefs' window and block size (raw XML IQs, each answered), a bare aiortc data
+  channel with jinglefs' message size and buffer limit. So "vs baseline" is jinglefs'
+  overhead (Jingle negotiation, its stream and file layers) over that. The ICE baseline acks
+  every SCTP packet (aiortc's default); jinglefs acks every second one (RFC 4960 §6.2).
+  The IBB stop-and-wait row is a reference only (slixmpp's own sender): no ratio.
 - MB/s: jinglefs rows from `offer.accept()` on the receiver to the `Verified` event (S5B/ICE/IBB
-  set-up, data, fsync, checksum); baselines from connected to the last byte hashed + written.
-  "data": jinglefs from the first received byte to `Verified`.
+  set-up, data, fsync, checksum); baselines have no set-up: from connected (IBB: `<open/>`) to
+  the digest compared after the fsync. "data": jinglefs from the first received byte to
+  `Verified`.
 - CPU s/GB: user+system seconds of each process over the transfer, per GB moved; "server" is
   Prosody (for raw-proxy it includes two logins). Baselines from ibb.py/ice.py report a CPU
   share, converted with the receiver's time.
 - sha-256: the jinglefs receiver hashes the file it ends with and it must equal the sender's
-  file; a mismatch, an error, or a path other than the one asked for marks the row FAILED.
+  file; a baseline's receiver must have matched the sender's digest, and its own digest must
+  equal the sender's. A mismatch, an error, or a path other than the one asked for marks the
+  row FAILED.
 - vs baseline: ratio of the MB/s medians of this run. The machine is shared: only compare
   rows of one run."""
 
@@ -738,7 +818,7 @@ async def bench(args: argparse.Namespace, work: Path) -> int:
         reps = args.reps
         # No jinglefs ICE: its baseline alone is not worth the time.
         if "ice" in missing:
-            specs = [s for s in specs if s.key != "ice-bare"]
+            specs = [s for s in specs if s.key != "ice-aiortc"]
     runnable = [s for s in specs if s.key not in missing]
     server = ProsodyServer(work / "xmpp", proxy65=True)
     server.add_account("alice", roster=["bob"])
@@ -753,7 +833,7 @@ async def bench(args: argparse.Namespace, work: Path) -> int:
                 sample = await run_row(ctx, spec)
                 results[spec.key].append(sample)
                 status = "ok" if sample.ok else f"FAILED: {sample.error}"
-                print(f"rep {rep + 1}/{reps} {spec.key:>9}: {sample.mbps:8.1f} MB/s  "
+                print(f"rep {rep + 1}/{reps} {spec.key:>10}: {sample.mbps:8.1f} MB/s  "
                       f"path={sample.path or '-'}  {status}", file=sys.stderr, flush=True)
     load_end = _load()
     netns = ("fresh network namespace (`unshare -n`, only lo)"

@@ -5,8 +5,11 @@
     python benchmarks/socks5.py --no-netns      # do not re-run itself under `unshare -n`
 
 Two processes per transfer (sender, receiver), as perf-anchors.md asks.  Both sides do
-the full work: the sender reads the file and hashes it (sha-256), the receiver hashes
-what arrives and writes it to a file.
+the work jinglefs does: the sender reads the file and hashes it (sha-256); the receiver
+hashes what arrives, writes it to a file (recycling the page cache every 8 MiB, as
+jinglefs' receiver does) and fsyncs it.  After the last byte the sender sends its 32-byte
+digest on the same connection, where jinglefs sends an XEP-0234 §8.2 ``<checksum/>``; the
+receiver's clock stops once that digest has been compared with its own.
 
 * direct, ``raw``: plain TCP; the receiver is an ``asyncio.BufferedProtocol`` (256 KiB
   buffer) hashing and writing in ``buffer_updated``; the sender an ``asyncio.Protocol``
@@ -52,6 +55,8 @@ from jinglefs.s5b.network import S5bListener, connect_candidate  # noqa: E402
 from jinglefs.s5b.protocol import dstaddr  # noqa: E402
 
 CHUNK = 1024 * 1024
+#: sha-256 digest bytes the sender appends after the file (its "checksum" message)
+DIGEST_SIZE = 32
 LOOP = "127.0.0.1"
 SID = "bench-sid"
 A_JID, B_JID = "alice@bench.test/a", "bob@bench.test/b"
@@ -64,6 +69,8 @@ class Side:
     rss_kib: int
     digest: str
     nbytes: int
+    #: receiver only: the sender's digest that followed the data matched ours
+    verified: bool = False
 
 
 def _usage() -> float:
@@ -75,31 +82,55 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+# -- the receiver's work, shared by every mode ---------------------------------------------
+
+
+class _Sink:
+    """What the receiving side does with the bytes, in every mode: sha-256, write,
+    recycle the page cache every 8 MiB (POSIX_FADV_DONTNEED, exactly as the jinglefs
+    receiver does, so that no side pays fresh-page faults the other does not), fsync at
+    the end, and compare the sender's digest that follows the ``size`` file bytes."""
+
+    def __init__(self, out: Any, size: int) -> None:
+        self.h = hashlib.sha256()
+        self.out, self.size, self.got, self.behind = out, size, 0, 0
+        self.trailer = bytearray()
+
+    def feed(self, chunk: bytes | memoryview) -> bool:
+        """Take bytes off the connection; True once the file and the digest are in."""
+        take = min(len(chunk), self.size - self.got)
+        if take:
+            part = chunk[:take]
+            self.h.update(part)
+            self.out.write(part)
+            self.got += take
+            if self.got - self.behind >= 8 << 20 and hasattr(os, "posix_fadvise"):
+                self.behind = self.got
+                os.posix_fadvise(self.out.fileno(), 0, self.got, os.POSIX_FADV_DONTNEED)
+        if take < len(chunk):
+            self.trailer += chunk[take:]
+        return len(self.trailer) >= DIGEST_SIZE
+
+    def finish(self) -> bool:
+        """fsync the file; True if the sender's digest equals ours."""
+        os.fsync(self.out.fileno())
+        return bytes(self.trailer) == self.h.digest()
+
+
 # -- raw asyncio peers ---------------------------------------------------------------------
 
 
 class _RawReceiver(asyncio.BufferedProtocol):
-    def __init__(self, out: Any, size: int, done: asyncio.Future[None]) -> None:
+    def __init__(self, sink: _Sink, done: asyncio.Future[None]) -> None:
         self.buf = bytearray(256 * 1024)
         self.view = memoryview(self.buf)
-        self.h = hashlib.sha256()
-        self.out, self.size, self.done, self.got = out, size, done, 0
-        self.behind = 0
+        self.sink, self.done = sink, done
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.view
 
     def buffer_updated(self, nbytes: int) -> None:
-        chunk = self.view[:nbytes]
-        self.h.update(chunk)
-        self.out.write(chunk)
-        self.got += nbytes
-        # Recycle the page cache exactly as the jinglefs receiver does (every 8 MiB,
-        # POSIX_FADV_DONTNEED), so the baseline is not handicapped by fresh-page faults.
-        if self.got - self.behind >= 8 << 20 and hasattr(os, "posix_fadvise"):
-            self.behind = self.got
-            os.posix_fadvise(self.out.fileno(), 0, self.got, os.POSIX_FADV_DONTNEED)
-        if self.got >= self.size and not self.done.done():
+        if self.sink.feed(self.view[:nbytes]) and not self.done.done():
             self.done.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -137,12 +168,13 @@ async def _raw_receive(sock: socket.socket, out_path: Path, size: int) -> Side:
     done: asyncio.Future[None] = loop.create_future()
     with open(out_path, "wb", buffering=0) as out:
         t0, c0 = time.perf_counter(), _usage()
-        proto = _RawReceiver(out, size, done)
-        transport, _ = await loop.connect_accepted_socket(lambda: proto, sock)
+        sink = _Sink(out, size)
+        transport, _ = await loop.connect_accepted_socket(lambda: _RawReceiver(sink, done), sock)
         await done
+        verified = sink.finish()
         t1, c1 = time.perf_counter(), _usage()
         transport.close()
-    return Side(t1 - t0, c1 - c0, _peak_rss(), proto.h.hexdigest(), proto.got)
+    return Side(t1 - t0, c1 - c0, _peak_rss(), sink.h.hexdigest(), sink.got, verified)
 
 
 async def _raw_send(sock: socket.socket, src: Path) -> Side:
@@ -158,6 +190,7 @@ async def _raw_send(sock: socket.socket, src: Path) -> Side:
             await proto.can_write.wait()
             transport.write(chunk)
             n += len(chunk)
+    transport.write(h.digest())
     transport.write_eof()
     while transport.get_write_buffer_size():
         await asyncio.sleep(0.001)
@@ -170,19 +203,16 @@ async def _raw_send(sock: socket.socket, src: Path) -> Side:
 
 
 async def _s5b_receive_stream(stream: Any, out_path: Path, size: int) -> Side:
-    h, n = hashlib.sha256(), 0
     with open(out_path, "wb", buffering=0) as out:
         t0, c0 = time.perf_counter(), _usage()
-        while n < size:
-            chunk = await stream.receive(CHUNK)
-            if not chunk:
+        sink = _Sink(out, size)
+        while chunk := await stream.receive(CHUNK):
+            if sink.feed(chunk):
                 break
-            h.update(chunk)
-            out.write(chunk)
-            n += len(chunk)
+        verified = sink.finish()
         t1, c1 = time.perf_counter(), _usage()
     await stream.aclose()
-    return Side(t1 - t0, c1 - c0, _peak_rss(), h.hexdigest(), n)
+    return Side(t1 - t0, c1 - c0, _peak_rss(), sink.h.hexdigest(), sink.got, verified)
 
 
 async def _s5b_send_stream(stream: Any, src: Path) -> Side:
@@ -193,6 +223,7 @@ async def _s5b_send_stream(stream: Any, src: Path) -> Side:
             h.update(chunk)
             await stream.send(chunk)
             n += len(chunk)
+    await stream.send(h.digest())
     await stream.send_eof()
     await stream.aclose()  # waits until everything queued went out
     t1, c1 = time.perf_counter(), _usage()
@@ -296,8 +327,9 @@ def run_direct(mode: str, src: Path, out: Path, size: int) -> Result:
 
 
 def _result(recv: Side, send: Side, size: int) -> Result:
-    if recv.nbytes != size or recv.digest != send.digest:
-        raise SystemExit(f"transfer corrupted: got {recv.nbytes} of {size} bytes")
+    if recv.nbytes != size or recv.digest != send.digest or not recv.verified:
+        raise SystemExit(f"transfer corrupted: got {recv.nbytes} of {size} bytes "
+                         f"(sender's digest {'matched' if recv.verified else 'did not match'})")
     return Result(size / recv.seconds / 1e6, send, recv)
 
 
@@ -400,8 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         src, out = work / "src.bin", work / "out.bin"
         size = args.direct_mb * 1_000_000
         print(
-            f"direct: {size / 1e6:.0f} MB, {args.reps} reps, sender sha-256 + receiver "
-            "sha-256 + file write, 2 processes"
+            f"direct: {size / 1e6:.0f} MB, {args.reps} reps, sender read + sha-256, receiver "
+            "sha-256 + write + fsync, digest compared; 2 processes"
         )
         _make_file(src, size)
         direct: dict[str, list[Result]] = {"raw": [], "s5b": []}

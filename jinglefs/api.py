@@ -33,6 +33,7 @@ __all__ = [
     "Resource",
     "ClientEvent",
     "OfferReceived",
+    "OfferDeclined",
     "ContactsChanged",
     "ConnectionLost",
     "Reconnected",
@@ -78,6 +79,23 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class Settings:
+    """How a client behaves, fixed at login.
+
+    **Accept policy** (``accept_from``, ``max_size``), one rule for every front end: the
+    client itself declines (Jingle ``<decline/>`` with a reason text, so the sender sees
+    :class:`~jinglefs.errors.Declined`) every offer
+
+    * from a sender whose bare JID is not in ``accept_from``, when ``accept_from`` is not
+      empty;
+    * with a file larger than ``max_size`` bytes, when ``max_size`` is set;
+
+    and announces it as :class:`OfferDeclined` on :meth:`ClientLike.events`.  Only the
+    other offers reach :meth:`ClientLike.offers`, where the front end decides (the CLI
+    accepts offers from ``--accept-from`` senders or asks; the GUI asks or applies its
+    per-contact rules).  Empty ``accept_from`` and ``max_size=None`` (the defaults) let
+    every offer through.  See :mod:`jinglefs.accept_policy`.
+    """
+
     #: auto (ICE → SOCKS5 → IBB, as both sides support them), or force one.
     transport: str = "auto"
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -100,9 +118,17 @@ class Settings:
     #: False keeps our IP addresses out of the offer (XEP-0260 §6.1) and leaves only
     #: the proxy candidate; we still connect to the contact's candidates.
     s5b_direct: bool = True
-    #: Offers from JIDs not in this set are declined by `receive --accept-from`.
+    #: Bare JIDs whose offers may reach the front end; empty = anyone (see the docstring).
     accept_from: frozenset[str] = frozenset()
+    #: Offers with a file larger than this many bytes are declined; None = no limit.
     max_size: int | None = None
+    #: The client's one reconnect loop: seconds to wait before each new login attempt
+    #: after the connection is lost (the last one repeats).  The GUI only follows its
+    #: ConnectionLost / Reconnected events.
+    reconnect_delays: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+    #: When the first login cannot reach the server, start offline and leave it to that
+    #: loop instead of raising ConnectError (the GUI starting with a stored account).
+    retry_first_login: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,25 +219,58 @@ class OfferReceived(ClientEvent):
 
 
 @dataclass(frozen=True)
+class OfferDeclined(ClientEvent):
+    """An offer the client declined by itself: the :class:`Settings` accept policy."""
+
+    id: str
+    peer: str  # full JID of the sender
+    files: tuple[FileInfo, ...]
+    from_contact: bool
+    #: which rule: ``"sender-not-allowed"`` (accept_from) or ``"too-large"`` (max_size)
+    rule: str
+    #: why, for the local user
+    reason: str
+
+
+@dataclass(frozen=True)
 class ContactsChanged(ClientEvent):
     contacts: tuple[Contact, ...]
 
 
 @dataclass(frozen=True)
 class ConnectionLost(ClientEvent):
+    """Offline: running transfers failed; the client logs in again by itself.
+
+    Published again before each new attempt (with the new reason), and replayed to a
+    subscriber that arrives while the client is offline.
+    """
+
     reason: str
+    #: seconds until the next login attempt (:attr:`Settings.reconnect_delays`), if known
+    retry_in: float | None = None
+    #: the server refused the account: the client stopped trying
+    refused: bool = False
 
 
 @dataclass(frozen=True)
 class Reconnected(ClientEvent):
-    pass
+    """Logged in again after :class:`ConnectionLost`."""
 
 
 @runtime_checkable
 class ClientLike(Protocol):
     """A logged-in account."""
 
-    jid: str  # our full JID
+    @property
+    def jid(self) -> str:
+        """Our full JID."""
+        ...
+
+
+    @property
+    def online(self) -> bool:
+        """Logged in right now (False between ConnectionLost and Reconnected)."""
+        ...
 
     def contacts(self) -> list[Contact]: ...
 

@@ -7,6 +7,7 @@ Wires the XMPP connection, the sans-IO session manager, one
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import mimetypes
 import os
@@ -18,12 +19,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import errors, ladder
+from .accept_policy import refusal
 from .api import (
     Account,
     ClientEvent,
     ConnectionLost,
     Contact,
     ContactsChanged,
+    OfferDeclined,
     OfferLike,
     OfferReceived,
     Reconnected,
@@ -33,7 +36,7 @@ from .api import (
 from .driver import SessionDriver
 from .events import Accepted, Direction, FileInfo, Offered
 from .handles import OfferHandle, TransferHandle
-from .ibb.service import IbbService
+from .jid import bare_jid
 from .jingle import ns
 from .jingle.codec import parse_jingle
 from .jingle.manager import SessionManager
@@ -45,11 +48,12 @@ from .jingle.model import (
     Reason,
     ReasonInfo,
 )
-from .jingle.session import JingleSession, SessionState
+from .jingle.rules import SessionState
+from .jingle.session import JingleSession
 from .negotiator import NegotiatorFactory
 from .receiving import accepted_content, file_info, run_receiver
 from .sending import run_sender
-from .transfer.hashing import SUPPORTED_ALGOS
+from .transfer.hashing import disco_features
 from .transfer.names import UnsafePathError, safe_filename, safe_relative_path
 from .transfer.receiver import IncomingFile
 from .transfer.sender import open_for_sending
@@ -62,14 +66,16 @@ PRESENCE_WAIT = 5.0
 
 
 def advertised_features(kinds: Sequence[str]) -> list[str]:
-    """XEP-0030 features we announce (protocol.md §12): only what is implemented."""
+    """XEP-0030 features we announce (docs/protocol.md §13.1): only what is implemented."""
     features = [ns.JINGLE, ns.FT, ns.HASHES, ns.IBB, *ladder.advertised_transport_features(kinds)]
-    features.extend(ns.HASH_NAMES + algo for algo in SUPPORTED_ALGOS)
+    features.extend(disco_features())
     return sorted(set(features))
 
 
 async def connect(account: Account, settings: Settings | None = None) -> Client:
-    """Log in and return a ready client.  Raises ConnectError / AuthError."""
+    """Log in and return a ready client.  Raises ConnectError / AuthError; with
+    ``settings.retry_first_login`` an unreachable server returns an offline client that
+    keeps trying instead (see :meth:`Client.start`)."""
     client = Client(account, settings or Settings())
     await client.start()
     return client
@@ -94,21 +100,45 @@ class Client:
         self._pending_offers: list[OfferHandle] = []
         self._closing = False
         self._reconnect_task: asyncio.Task[None] | None = None
+        #: the ConnectionLost in force while offline (replayed to new subscribers)
+        self._offline: ConnectionLost | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._gone_timers: dict[str, asyncio.TimerHandle] = {}
 
     # ----------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        await self.connection.connect(self.settings.timeouts.connect)
+        """Log in (raises ConnectError / AuthError).
+
+        With ``settings.retry_first_login`` an unreachable server does not raise: the
+        client starts offline (``online`` False, :class:`ConnectionLost` for subscribers)
+        and its reconnect loop logs in later (:class:`Reconnected`).  A refused account
+        always raises.
+        """
+        for rung in ladder.LADDER:
+            if rung.service is not None:
+                self.services[rung.kind] = rung.service(self.connection.xmpp)
+        self.connection.on_contacts_changed(self._contacts_changed)
+        self.connection.on_unavailable(self._peer_unavailable)
+        self.connection.on_disconnect(self._disconnected)
+        try:
+            await self.connection.connect(self.settings.timeouts.connect)
+        except errors.AuthError:
+            raise
+        except errors.ConnectError as e:
+            if not self.settings.retry_first_login:
+                raise
+            self._keep_trying(str(e))
+            return
+        self._logged_in()
+
+    def _logged_in(self) -> None:
+        """A new XMPP session: Jingle sessions start from its bound JID."""
         t = self.settings.timeouts
         self.manager = SessionManager(self.connection.jid, new_id=self.new_id,
                                       new_sid=self.new_id, iq_timeout=t.iq,
                                       accept_timeout=t.accept, transport_timeout=t.transport)
-        self.services["ibb"] = IbbService(self.connection.xmpp)
-        self.connection.on_contacts_changed(self._contacts_changed)
-        self.connection.on_unavailable(self._peer_unavailable)
-        self.connection.on_disconnect(self._disconnected)
+        self._offline = None
 
     async def __aenter__(self) -> Client:
         return self
@@ -121,7 +151,7 @@ class Client:
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
         for driver in list(self._drivers.values()):
-            if driver.session.state is not SessionState.ENDED:
+            if not driver.session.is_over:
                 driver.terminate(Reason.CANCEL, "the client is shutting down")
         await asyncio.sleep(0)  # let the terminate IQs leave
         for driver in list(self._drivers.values()):
@@ -131,6 +161,11 @@ class Client:
     @property
     def jid(self) -> str:
         return self.connection.jid
+
+    @property
+    def online(self) -> bool:
+        """Logged in right now (False between ConnectionLost and Reconnected)."""
+        return self.connection.connected
 
     def new_id(self) -> str:
         return secrets.token_hex(8)
@@ -145,6 +180,8 @@ class Client:
         queue: asyncio.Queue[ClientEvent] = asyncio.Queue()
         self._subscribers.append(queue)
         try:
+            if self._offline is not None:
+                yield self._offline  # offline since before this subscription
             for offer in [o for o in self._pending_offers if not o.answered]:
                 yield OfferReceived(offer)
             while True:
@@ -168,32 +205,49 @@ class Client:
 
     def _disconnected(self, reason: str) -> None:
         for driver in list(self._drivers.values()):
-            if driver.session.state is not SessionState.ENDED:
+            if not driver.session.is_over:
                 driver.terminate(Reason.CONNECTIVITY_ERROR,
                                  "lost the connection to the XMPP server")
-        self._publish(ConnectionLost(reason))
-        if not self._closing and self._reconnect_task is None:
-            self._reconnect_task = asyncio.ensure_future(self._reconnect())
+        self._keep_trying(reason)
 
-    async def _reconnect(self) -> None:
-        delay = 1.0
+    def _keep_trying(self, reason: str) -> None:
+        if not self._closing and self._reconnect_task is None:
+            self._reconnect_task = asyncio.ensure_future(self._reconnect(reason))
+
+    def _announce(self, event: ConnectionLost) -> None:
+        self._offline = event
+        self._publish(event)
+
+    async def _reconnect(self, reason: str) -> None:
+        """The one reconnect loop (front ends only follow its events): wait the next of
+        ``settings.reconnect_delays`` (the last one repeats), log in again, until that
+        works, the server refuses the account, or the client closes."""
+        delays = self.settings.reconnect_delays or (0.0,)
         try:
-            while not self._closing and not self.connection.connected:
+            for attempt in itertools.count():
+                delay = delays[min(attempt, len(delays) - 1)]
+                self._announce(ConnectionLost(reason, retry_in=delay))
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
-                self.connection._session_started.clear()
-                self.connection._failure = None
                 try:
                     await self.connection.connect(self.settings.timeouts.connect)
+                except errors.AuthError as e:
+                    self._announce(ConnectionLost(str(e), refused=True))
+                    return
                 except errors.ConnectError as e:
                     logger.info("reconnect failed: %s", e)
+                    reason = str(e)
                     continue
+                if not self.connection.connected:  # dropped again right after login
+                    reason = "the connection dropped right after login"
+                    continue
+                self._logged_in()
                 self._publish(Reconnected())
+                return
         finally:
             self._reconnect_task = None
 
     def _peer_unavailable(self, full_jid: str) -> None:
-        """XEP-0166 §6.8-ish liveness: a peer that went offline ends its sessions soon."""
+        """XEP-0166 §6.7 liveness: a peer that went offline ends its sessions soon."""
         if not any(d.session.peer_jid == full_jid for d in self._drivers.values()):
             return
         loop = asyncio.get_running_loop()
@@ -210,7 +264,7 @@ class Client:
             return  # it came back
         for driver in list(self._drivers.values()):
             if driver.session.peer_jid == full_jid and \
-                    driver.session.state is not SessionState.ENDED:
+                    not driver.session.is_over:
                 driver.terminate(Reason.GONE, "the contact went offline")
 
     # ------------------------------------------------ SessionHost (jinglefs.driver)
@@ -237,6 +291,8 @@ class Client:
 
     async def send_files(self, recipient: str, paths: Sequence[Path], *,
                          transport: str | None = None) -> list[TransferLike]:
+        if not self.online:
+            raise errors.ConnectError("not connected to the XMPP server right now")
         files = _expand(paths)
         kind = transport or self.settings.transport
         if kind != "auto" and kind not in self.factories:
@@ -250,8 +306,8 @@ class Client:
         for path, name in files:
             stat = path.stat()
             media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            # <range/> says we honour a ranged (resumed) accept (XEP-0234 §8);
-            # <hash-used/> announces the checksum that follows the bytes (§7.1).
+            # <range/> says we honour a ranged (resumed) accept (XEP-0234 §5);
+            # <hash-used/> announces the checksum that follows the bytes (XEP-0234 §8.2).
             desc = FileDesc(name=name, size=stat.st_size, media_type=media_type,
                             date=datetime.fromtimestamp(stat.st_mtime, UTC),
                             hash_used=("sha-256",), range=Range())
@@ -296,7 +352,7 @@ class Client:
         assert self.manager is not None
         jingle = parse_jingle(el)  # RemoteProtocolError -> bad-request error reply
         session, created = self.manager.receive(from_jid, jingle, time.monotonic())
-        reply.ack()  # XEP-0166 §6.2: ack before anything the action causes
+        reply.ack()  # XEP-0166 §6.3.1: ack before anything the action causes
         driver = self._drivers.get((from_jid, session.sid))
         if driver is None or created:
             driver = self._add_driver(session)
@@ -309,10 +365,24 @@ class Client:
         return driver
 
     def _offer_received(self, driver: SessionDriver, contents: tuple[Content, ...]) -> None:
-        bare = driver.session.peer_jid.split("/")[0]
+        bare = bare_jid(driver.session.peer_jid)
         usable = [c for c in contents if isinstance(c.description, FileTransferDescription)]
         files = [file_info(c.description.file) for c in usable
                  if isinstance(c.description, FileTransferDescription)]
+        refused = refusal(self.settings, driver.session.peer_jid, files)
+        if refused is not None:
+            # Settings' accept policy, for every front end: decline before anyone sees the
+            # offer (XEP-0166 §6.7, reason <decline/> with a text, §7.4), once this
+            # session-initiate is fully handled.
+            def decline() -> None:
+                if driver.session.state is not SessionState.ENDED:
+                    driver.terminate(Reason.DECLINE, refused.peer_text)
+
+            asyncio.get_running_loop().call_soon(decline)
+            self._publish(OfferDeclined(self.new_id(), driver.session.peer_jid, tuple(files),
+                                        self.connection.in_roster(bare), refused.rule,
+                                        refused.text))
+            return
         offer = OfferHandle(self.new_id(), driver.session.peer_jid, files,
                             from_contact=self.connection.in_roster(bare),
                             accept=lambda d, n: self._accept(driver, usable, d, n),
@@ -325,13 +395,13 @@ class Client:
     def _expire_offer(self, offer: OfferHandle, driver: SessionDriver) -> None:
         if offer in self._pending_offers:
             self._pending_offers.remove(offer)
-        if not offer.answered and driver.session.state is not SessionState.ENDED:
+        if not offer.answered and not driver.session.is_over:
             offer.answered = True
             driver.terminate(Reason.TIMEOUT, "the offer was not answered in time")
 
     async def _decline(self, driver: SessionDriver) -> None:
         self._pending_offers[:] = [o for o in self._pending_offers if not o.answered]
-        if driver.session.state is not SessionState.ENDED:
+        if not driver.session.is_over:
             driver.terminate(Reason.DECLINE)
 
     async def _accept(self, driver: SessionDriver, contents: list[Content], dest_dir: Path,
@@ -340,7 +410,7 @@ class Client:
         session = driver.session
         if session.state is not SessionState.PENDING:
             raise errors.Cancelled("the sender withdrew the offer", by_peer=True)
-        bare = session.peer_jid.split("/")[0]
+        bare = bare_jid(session.peer_jid)
         accepted: list[Content] = []
         started: list[tuple[Content, IncomingFile, TransferHandle]] = []
         for index, content in enumerate(contents):
@@ -358,7 +428,7 @@ class Client:
                 rel = PurePosixPath(safe_filename(name))
             expected = {a: v for a, v in desc.file.hashes}
             folder = rel.parent if rel.parent != PurePosixPath(".") else None
-            # XEP-0234 §8: resume only when the sender said it supports ranges.
+            # XEP-0234 §6.4: resume only when the sender said it supports ranges.
             incoming = IncomingFile.find_resumable(
                 dest_dir, rel.name, desc.file.size, peer=bare, hashes=expected,
                 date=desc.file.date, relative_dir=folder) if desc.file.range is not None \
@@ -391,7 +461,7 @@ class Client:
 
     def _canceller(self, driver: SessionDriver) -> Any:
         async def cancel() -> None:
-            if driver.session.state is not SessionState.ENDED:
+            if not driver.session.is_over:
                 driver.terminate(Reason.CANCEL)
         return cancel
 

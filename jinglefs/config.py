@@ -1,13 +1,8 @@
-"""Where jinglefs keeps things: stored accounts, state, downloads, and passwords.
+"""Where jinglefs keeps things: stored accounts, state, downloads.
 
-* Accounts live in ``config_dir()/config.toml`` (``[[account]]`` tables).  The file never
-  holds a password.
-* Passwords live in the system keyring (Secret Service / KWallet, Windows Credential
-  Locker, macOS Keychain) under the service name ``jinglefs``.  When there is no keyring
-  (headless Linux, SSH sessions) :func:`store_password` raises :class:`KeyringUnavailable`
-  with the alternatives; nothing is ever written to disk in plain text instead.
-* :func:`resolve_password` is the one order the CLI uses to find a password:
-  ``--password-file`` > ``JINGLEFS_PASSWORD`` > keyring > interactive prompt.
+Accounts live in ``config_dir()/config.toml`` (``[[account]]`` tables).  The file never
+holds a password: passwords are in the system keyring, see :mod:`jinglefs.login` (which
+also picks the account and the password to log in with).
 
 Environment overrides (tests and portable installs): ``JINGLEFS_CONFIG_DIR``,
 ``JINGLEFS_STATE_DIR``, ``JINGLEFS_DOWNLOADS_DIR``.
@@ -15,12 +10,10 @@ Environment overrides (tests and portable installs): ``JINGLEFS_CONFIG_DIR``,
 
 from __future__ import annotations
 
-import getpass
-import logging
 import os
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,13 +21,11 @@ from typing import Any
 import platformdirs
 
 from .errors import UsageError
+from .jid import bare_jid
 
 __all__ = [
     "APP_NAME",
-    "KEYRING_SERVICE",
-    "PASSWORD_ENV",
     "StoredAccount",
-    "KeyringUnavailable",
     "config_dir",
     "config_file",
     "state_dir",
@@ -43,55 +34,12 @@ __all__ = [
     "save_account",
     "remove_account",
     "find_account",
-    "bare_jid",
-    "keyring_available",
-    "keyring_problem",
-    "store_password",
-    "get_password",
-    "delete_password",
-    "read_password_file",
-    "resolve_password",
 ]
 
-logger = logging.getLogger(__name__)
-
 APP_NAME = "jinglefs"
-KEYRING_SERVICE = "jinglefs"
-PASSWORD_ENV = "JINGLEFS_PASSWORD"
 CONFIG_DIR_ENV = "JINGLEFS_CONFIG_DIR"
 STATE_DIR_ENV = "JINGLEFS_STATE_DIR"
 DOWNLOADS_DIR_ENV = "JINGLEFS_DOWNLOADS_DIR"
-
-_PASSWORD_HELP = (
-    "Give the password in one of these ways:\n"
-    "  --password-file PATH        a file whose first line is the password (chmod 600 it)\n"
-    f"  {PASSWORD_ENV}=...   in the environment (less safe: child processes see it)\n"
-    "  jinglefs account add JID    to store it in the system keyring\n"
-    "  or run the command in a terminal to be asked for it."
-)
-
-
-class KeyringUnavailable(UsageError):
-    """No system keyring is available to store the password."""
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-    @property
-    def user_message(self) -> str:
-        head = "No system keyring is available to store the password"
-        if self.detail:
-            head += f" ({self.detail})"
-        return (
-            f"{head}.\n"
-            "This is usual on a server or over SSH.  The password was NOT saved anywhere.\n"
-            "Use one of these instead when running jinglefs:\n"
-            "  --password-file PATH   a file whose first line is the password (chmod 600 it)\n"
-            f"  {PASSWORD_ENV}=...     in the environment (less safe)\n"
-            "or install and unlock a keyring (GNOME Keyring, KWallet, or keyrings.alt's\n"
-            "encrypted backend) and run `jinglefs account add` again."
-        )
 
 
 @dataclass
@@ -136,11 +84,6 @@ def downloads_dir() -> Path:
 
 
 # --------------------------------------------------------------------------- accounts
-
-
-def bare_jid(jid: str) -> str:
-    """``Alice@Example.org/phone`` -> ``alice@example.org`` (for comparisons)."""
-    return jid.split("/", 1)[0].strip().lower()
 
 
 def _str_tuple(value: Any, key: str) -> tuple[str, ...]:
@@ -314,130 +257,3 @@ def find_account(jid: str | None = None) -> StoredAccount | None:
     if default is not None:
         return default
     return accounts[0] if len(accounts) == 1 else None
-
-
-# --------------------------------------------------------------------------- secrets
-
-
-def keyring_problem() -> str | None:
-    """Why the keyring cannot be used, or None when it can."""
-    import keyring
-    from keyring.backends import fail
-
-    try:
-        backend = keyring.get_keyring()
-    except Exception as e:  # a broken keyring configuration
-        return str(e) or type(e).__name__
-    if isinstance(backend, fail.Keyring):
-        return "no keyring backend found"
-    cls = type(backend)
-    # keyrings.alt's PlaintextKeyring writes the password unencrypted: never use it
-    # silently as if it were a keyring.
-    if cls.__module__.startswith("keyrings.alt") and "Plaintext" in cls.__name__:
-        return "the only keyring backend stores passwords in plain text"
-    return None
-
-
-def keyring_available() -> bool:
-    return keyring_problem() is None
-
-
-def store_password(jid: str, password: str) -> None:
-    """Save the password in the system keyring; :class:`KeyringUnavailable` if there is none."""
-    import keyring
-    import keyring.errors
-
-    problem = keyring_problem()
-    if problem is not None:
-        raise KeyringUnavailable(problem)
-    try:
-        keyring.set_password(KEYRING_SERVICE, bare_jid(jid), password)
-    except keyring.errors.NoKeyringError as e:
-        raise KeyringUnavailable("no keyring backend found") from e
-    except keyring.errors.KeyringError as e:
-        raise KeyringUnavailable(str(e) or type(e).__name__) from e
-
-
-def get_password(jid: str) -> str | None:
-    """The stored password, or None when there is none or no keyring is available."""
-    import keyring
-    import keyring.errors
-
-    if keyring_problem() is not None:
-        return None
-    try:
-        return keyring.get_password(KEYRING_SERVICE, bare_jid(jid))
-    except keyring.errors.KeyringError as e:
-        logger.debug("keyring lookup failed: %s", e)
-        return None
-
-
-def delete_password(jid: str) -> bool:
-    """Remove the stored password.  False when there was none (or no keyring)."""
-    import keyring
-    import keyring.errors
-
-    if keyring_problem() is not None:
-        return False
-    try:
-        keyring.delete_password(KEYRING_SERVICE, bare_jid(jid))
-    except keyring.errors.PasswordDeleteError:
-        return False
-    except keyring.errors.KeyringError as e:
-        logger.debug("keyring delete failed: %s", e)
-        return False
-    return True
-
-
-def read_password_file(path: str | os.PathLike[str]) -> str:
-    """The first line of ``path`` (line ending removed); UsageError if unusable."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            line = f.readline()
-    except OSError as e:
-        raise UsageError(f"cannot read the password file {os.fspath(path)}: "
-                         f"{e.strerror or e}") from e
-    except UnicodeDecodeError as e:
-        raise UsageError(f"the password file {os.fspath(path)} is not UTF-8 text") from e
-    password = line.rstrip("\r\n")
-    if not password:
-        raise UsageError(f"the first line of the password file {os.fspath(path)} is empty")
-    return password
-
-
-def resolve_password(
-    jid: str,
-    *,
-    password_file: str | os.PathLike[str] | None = None,
-    interactive: bool = False,
-    environ: Mapping[str, str] | None = None,
-    prompt: Callable[[str], str] | None = None,
-) -> str:
-    """Find the password for ``jid``, in this order:
-
-    1. ``password_file`` (first line);
-    2. the ``JINGLEFS_PASSWORD`` environment variable;
-    3. the system keyring;
-    4. a prompt (``getpass``), only when ``interactive`` (stdin is a TTY and not --no-input).
-
-    Otherwise raise :class:`UsageError` saying exactly how to provide it.
-    """
-    if password_file is not None:
-        return read_password_file(password_file)
-    env = os.environ if environ is None else environ
-    from_env = env.get(PASSWORD_ENV)
-    if from_env:
-        return from_env
-    stored = get_password(jid)
-    if stored:
-        return stored
-    if interactive:
-        ask = prompt or getpass.getpass
-        try:
-            password = ask(f"Password for {jid}: ")
-        except EOFError:
-            password = ""
-        if password:
-            return password
-        raise UsageError(f"no password given for {jid}")
-    raise UsageError(f"no password for {jid}.\n{_PASSWORD_HELP}")

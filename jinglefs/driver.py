@@ -49,6 +49,7 @@ from .jingle.session import (
     TransportInfoReceived,
     TransportRejected,
     TransportReplaceReceived,
+    TransportReplaceRefused,
 )
 from .jingle.transport import TransportPayload
 from .negotiator import NegotiationContext, Negotiator, NegotiatorFactory
@@ -73,7 +74,7 @@ REASON_ERRORS: dict[Reason, type[errors.JingleFSError]] = {
     Reason.FAILED_TRANSPORT: errors.TransportError,
     Reason.CONNECTIVITY_ERROR: errors.TransportError,
     Reason.UNSUPPORTED_TRANSPORTS: errors.TransportError,
-    Reason.GONE: errors.TransferError,
+    Reason.GONE: errors.PeerGone,
     Reason.MEDIA_ERROR: errors.TransferError,
     Reason.FAILED_APPLICATION: errors.TransferError,
     Reason.UNSUPPORTED_APPLICATIONS: errors.NegotiationError,
@@ -216,7 +217,7 @@ class SessionDriver:
             target = self.contents.get(event.content)
             if target is None:
                 # XEP-0176 trickle: the initiator may send candidates before we accept
-                # (Conversations does, protocol.md §5.4); receiver_content() hands them on.
+                # (Conversations does, docs/protocol.md §6.4); receiver_content() hands them on.
                 early = self._early_info.setdefault(event.content, [])
                 if len(early) < MAX_EARLY_INFO:
                     early.append(event.transport)
@@ -230,7 +231,7 @@ class SessionDriver:
         if isinstance(event, InfoReceived):
             info = event.info
             if isinstance(info, Checksum):
-                # XEP-0234 §7.1 names the content; Conversations may send no creator, and
+                # XEP-0234 §8.2 names the content; Conversations may send no creator, and
                 # a checksum we cannot place is only safe to use in a one-file session.
                 target = self.contents.get(info.name or "")
                 if target is None and len(self.contents) == 1:
@@ -243,6 +244,14 @@ class SessionDriver:
             queued = self.contents.get(event.content)
             if queued is not None:
                 queued.queue.put_nowait(event)
+            elif isinstance(event, TransportReplaceReceived):
+                # No flow to answer it: reject (XEP-0166 §7.2.15 wants an answer).
+                self.session.refuse_replace(event.content, time.monotonic())
+                self.pump()
+            return
+        if isinstance(event, TransportReplaceRefused):
+            self.log.info("rejected the peer's transport-replace of %s: cannot switch now",
+                          event.content)
             return
         if isinstance(event, ContentAddReceived):
             # A file added to a running session (XEP-0166 §7.2.2) was never shown to the
@@ -252,7 +261,7 @@ class SessionDriver:
             self.pump()
             return
         if isinstance(event, ContentRemoved):
-            # XEP-0166 §7.2.6: the peer stopped one file of several; end that flow only.
+            # XEP-0166 §7.2.5: the peer stopped one file of several; end that flow only.
             ended = SessionEnded(event.reason or ReasonInfo(Reason.CANCEL), by_peer=True)
             for name in event.names:
                 removed = self.contents.get(name)
@@ -290,7 +299,7 @@ class SessionDriver:
         s = self.session
 
         def send_info(payload: TransportPayload) -> None:
-            if self.session.state.value != "ended":
+            if not self.session.is_over:
                 self.session.send_transport_info(content, payload, time.monotonic())
                 self.pump()
 
@@ -334,6 +343,9 @@ class SessionDriver:
 
     def receiver_content(self, content: str, negotiator: Negotiator) -> None:
         self.contents[content] = ContentQueue(asyncio.Queue(), negotiator)
+        # Until its bytes flow, the receiving flow can switch transports when the initiator
+        # replaces ours (receiving.connect_as_responder answers, then refuse_replace()).
+        self.session.expect_replace(content)
         for payload in self._early_info.pop(content, []):
             try:
                 negotiator.transport_info(payload)  # before answer(): the negotiator keeps it
@@ -343,7 +355,7 @@ class SessionDriver:
     def content_done(self, name: str) -> None:
         self.contents[name].negotiator = None
         if all(cq.negotiator is None for cq in self.contents.values()):
-            # XEP-0234 §6: the receiver ends the session once it has everything.
+            # XEP-0234 §6.6: the receiver ends the session once it has everything.
             self.terminate(Reason.SUCCESS)
 
     # ----------------------------------------------------------------- helpers
@@ -383,7 +395,7 @@ class SessionDriver:
     def fail(self, transfer: TransferHandle, exc: errors.JingleFSError,
               condition: Reason) -> None:
         transfer.fail(exc)
-        if self.session.state.value != "ended":
+        if not self.session.is_over:
             self.terminate(condition, str(exc)[:200])
 
     async def close_negotiators(self) -> None:
@@ -401,17 +413,9 @@ class SessionDriver:
 
 
 def reason_for_error(e: errors.JingleFSError) -> Reason:
-    if isinstance(e, errors.Cancelled):
-        return Reason.CANCEL
-    if isinstance(e, errors.TransportError):
-        return Reason.FAILED_TRANSPORT
-    if isinstance(e, errors.SizeMismatch | errors.ChecksumMismatch | errors.StorageError):
-        return Reason.MEDIA_ERROR
-    if isinstance(e, errors.NegotiationTimeout):
-        return Reason.TIMEOUT
-    if isinstance(e, errors.RemoteProtocolError):
-        return Reason.FAILED_APPLICATION
-    return Reason.GENERAL_ERROR
+    """The XEP-0166 §7.4 condition we end a session with when it fails with ``e``
+    (the ``reason`` column of ``errors.ERROR_KINDS``)."""
+    return Reason(errors.row_for(e).reason)
 
 
 async def close_quietly(stream: object) -> None:

@@ -1,31 +1,38 @@
-"""The jinglefs exception tree.  The docstring of each class is the text a user sees.
+"""The jinglefs exception tree, and the one table that says what each error means.
 
 ::
 
-    JingleFSError
-    ├── UsageError              bad arguments or configuration          (exit 2 / 78)
-    ├── ConnectError            XMPP server unreachable                 (exit 3)
-    │   └── AuthError           wrong password / account refused        (exit 4)
-    ├── ProtocolError           abstract (never raised directly)
-    │   ├── LocalProtocolError  we asked for something illegal in this state
-    │   └── RemoteProtocolError peer sent something illegal: .condition, .jingle_condition
-    ├── RecipientUnavailable    no online resource of the contact can receive files (exit 5)
-    ├── NegotiationError        .reason: the XEP-0166 reason condition
-    │   ├── Declined            the peer said no                        (exit 10)
-    │   └── NegotiationTimeout
-    ├── TransportError          no transport could carry the bytes      (exit 6)
-    │   ├── CandidatesFailed
-    │   └── StreamClosed
-    └── TransferError           (exit 7)
-        ├── ChecksumMismatch    .expected, .actual                      (exit 8)
-        ├── SizeMismatch        more or fewer bytes than offered
-        ├── Cancelled           .by_peer                                (exit 9)
-        └── StorageError        the file could not be read or written
+    JingleFSError               failed           exit 1
+    ├── UsageError              usage            exit 2
+    ├── ConnectError            connect          exit 3
+    │   └── AuthError           auth             exit 4
+    ├── ProtocolError           protocol-error   (abstract: never raised directly)
+    │   ├── LocalProtocolError  local-protocol   we asked for something illegal in this state
+    │   └── RemoteProtocolError protocol         peer broke a rule: .condition, .jingle_condition
+    ├── RecipientUnavailable    no-recipient     exit 5
+    ├── NegotiationError        negotiation      .reason: the XEP-0166 §7.4 condition
+    │   ├── Declined            declined         exit 10
+    │   └── NegotiationTimeout  timeout
+    ├── TransportError          transport        exit 6
+    │   ├── CandidatesFailed    no-transport
+    │   └── StreamClosed        connection-lost
+    └── TransferError           transfer-failed  exit 7
+        ├── ChecksumMismatch    hash-mismatch    exit 8: .algo, .expected, .actual
+        ├── SizeMismatch        size-mismatch
+        ├── Cancelled           cancelled        exit 9: .by_peer
+        ├── StorageError        storage
+        └── PeerGone            peer-gone        the contact went offline mid-session
 
-``exit_code(exc)`` maps an exception to the CLI's documented exit code.
+:data:`ERROR_KINDS` is the single source for every error's *kind* (the stable string in
+``--json`` ``failed`` events and in the GUI's history), its CLI exit code (the README's
+exit-code table is the contract: the numbers never change meaning), the sentence people
+see, and the XEP-0166 §7.4 reason jinglefs ends a session with when it fails this way.
+Use :func:`kind_of`, :func:`exit_code_for` and :func:`message_for`; never a copy.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 # CLI exit codes.  Documented in the README and in `jinglefs --help`; never renumber.
 EXIT_OK = 0
@@ -43,37 +50,40 @@ EXIT_INTERRUPTED = 130
 
 
 class JingleFSError(Exception):
-    """Something went wrong."""
+    """Base of every jinglefs error."""
 
-    exit_code = EXIT_FAILED
+    @property
+    def kind(self) -> str:
+        """The stable machine-readable kind (see :data:`ERROR_KINDS`)."""
+        return kind_of(self)
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI exit code (see :data:`ERROR_KINDS`)."""
+        return exit_code_for(self)
 
     @property
     def user_message(self) -> str:
+        """The table's sentence, with this error's detail in brackets."""
         detail = str(self)
-        doc = (type(self).__doc__ or "").strip().splitlines()[0]
-        return f"{doc} ({detail})" if detail else doc
+        text = row_for(self).text
+        return f"{text} ({detail})" if detail else text
 
 
 class UsageError(JingleFSError):
-    """The command or its configuration is not usable as given."""
-
-    exit_code = EXIT_USAGE
+    """Bad arguments or configuration."""
 
 
 class ConnectError(JingleFSError):
-    """Could not connect to the XMPP server."""
-
-    exit_code = EXIT_CONNECT
+    """The XMPP server is unreachable (or the connection to it was lost)."""
 
 
 class AuthError(ConnectError):
-    """The XMPP server refused the account or password."""
-
-    exit_code = EXIT_AUTH
+    """Wrong password, or the account was refused."""
 
 
 class ProtocolError(JingleFSError):
-    """A protocol rule was broken."""
+    """Abstract: a protocol rule was broken (raise a subclass)."""
 
     def __init__(self, msg: str = "", *, condition: str = "bad-request",
                  jingle_condition: str | None = None, error_type: str = "cancel") -> None:
@@ -89,23 +99,19 @@ class ProtocolError(JingleFSError):
 
 
 class LocalProtocolError(ProtocolError):
-    """jinglefs tried to do something the protocol does not allow now."""
+    """We asked for something the protocol does not allow in this state."""
 
 
 class RemoteProtocolError(ProtocolError):
-    """The other side sent something the protocol does not allow."""
+    """The peer sent something the protocol does not allow."""
 
 
 class RecipientUnavailable(JingleFSError):
-    """The contact has no online device that can receive files directly."""
-
-    exit_code = EXIT_NO_RECIPIENT
+    """No online resource of the contact can receive files."""
 
 
 class NegotiationError(JingleFSError):
-    """The other side ended the session."""
-
-    exit_code = EXIT_TRANSFER
+    """The peer ended the session during negotiation; ``reason`` is the condition."""
 
     def __init__(self, msg: str = "", *, reason: str = "general-error") -> None:
         super().__init__(msg)
@@ -113,39 +119,31 @@ class NegotiationError(JingleFSError):
 
 
 class Declined(NegotiationError):
-    """The recipient declined the file."""
-
-    exit_code = EXIT_DECLINED
+    """The peer said no."""
 
 
 class NegotiationTimeout(NegotiationError):
-    """The other side did not answer in time."""
+    """The peer did not answer in time."""
 
 
 class TransportError(JingleFSError):
-    """No connection could be made to carry the file."""
-
-    exit_code = EXIT_TRANSPORT
+    """No transport could carry the bytes."""
 
 
 class CandidatesFailed(TransportError):
-    """None of the network paths to the contact worked."""
+    """Every rung of the transport ladder failed."""
 
 
 class StreamClosed(TransportError):
-    """The connection to the contact closed before the file was complete."""
+    """The byte stream closed (or stalled) before the file was complete."""
 
 
 class TransferError(JingleFSError):
     """The transfer failed."""
 
-    exit_code = EXIT_TRANSFER
-
 
 class ChecksumMismatch(TransferError):
-    """The received file does not match the sender's checksum; it was not saved."""
-
-    exit_code = EXIT_HASH_MISMATCH
+    """The received bytes do not match the sender's checksum (XEP-0234 §8.2)."""
 
     def __init__(self, msg: str = "", *, algo: str = "", expected: bytes = b"",
                  actual: bytes = b"") -> None:
@@ -154,13 +152,11 @@ class ChecksumMismatch(TransferError):
 
 
 class SizeMismatch(TransferError):
-    """The sender sent a different number of bytes than it offered."""
+    """More or fewer bytes than offered."""
 
 
 class Cancelled(TransferError):
-    """The transfer was cancelled."""
-
-    exit_code = EXIT_CANCELLED
+    """Cancelled here, or by the peer (``by_peer``)."""
 
     def __init__(self, msg: str = "", *, by_peer: bool = False) -> None:
         super().__init__(msg)
@@ -171,10 +167,109 @@ class StorageError(TransferError):
     """The file could not be read or written."""
 
 
-def exit_code(exc: BaseException) -> int:
-    """The CLI exit code for an exception (see the table at the top of this module)."""
+class PeerGone(TransferError):
+    """The peer went offline (or said ``gone``, XEP-0166 §7.4) before the end."""
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """One row of :data:`ERROR_KINDS`."""
+
+    #: The exception class this row describes (its subclasses without a row inherit it).
+    exception: type[BaseException]
+    #: Stable machine-readable name: ``--json`` ``failed`` events, GUI history.  Unique.
+    kind: str
+    #: CLI exit code; the README's exit-code table is the contract.
+    exit_code: int
+    #: A short plain sentence for people.
+    text: str
+    #: XEP-0166 §7.4 condition jinglefs ends a session with when it fails this way.
+    reason: str = "general-error"
+
+
+#: Every error kind, in the order of the tree above.  The one table: the CLI, the GUI,
+#: the transfer handles, the driver and the tests' fake all read it.
+ERROR_KINDS: tuple[ErrorKind, ...] = (
+    ErrorKind(JingleFSError, "failed", EXIT_FAILED, "Something went wrong."),
+    ErrorKind(UsageError, "usage", EXIT_USAGE,
+              "The command or its configuration is not usable as given."),
+    ErrorKind(ConnectError, "connect", EXIT_CONNECT, "Could not connect to the XMPP server."),
+    ErrorKind(AuthError, "auth", EXIT_AUTH, "The XMPP server refused the account or password."),
+    ErrorKind(ProtocolError, "protocol-error", EXIT_FAILED, "A protocol rule was broken."),
+    ErrorKind(LocalProtocolError, "local-protocol", EXIT_FAILED,
+              "jinglefs tried to do something the protocol does not allow now."),
+    ErrorKind(RemoteProtocolError, "protocol", EXIT_FAILED,
+              "The other side sent something the protocol does not allow.",
+              reason="failed-application"),
+    ErrorKind(RecipientUnavailable, "no-recipient", EXIT_NO_RECIPIENT,
+              "The contact has no online device that can receive files directly."),
+    ErrorKind(NegotiationError, "negotiation", EXIT_TRANSFER, "The other side ended the session."),
+    ErrorKind(Declined, "declined", EXIT_DECLINED, "The recipient declined the file.",
+              reason="decline"),
+    ErrorKind(NegotiationTimeout, "timeout", EXIT_TRANSFER,
+              "The other side did not answer in time.", reason="timeout"),
+    ErrorKind(TransportError, "transport", EXIT_TRANSPORT,
+              "No connection could be made to carry the file.", reason="failed-transport"),
+    ErrorKind(CandidatesFailed, "no-transport", EXIT_TRANSPORT,
+              "None of the network paths to the contact worked.", reason="failed-transport"),
+    ErrorKind(StreamClosed, "connection-lost", EXIT_TRANSPORT,
+              "The connection to the contact closed before the file was complete.",
+              reason="failed-transport"),
+    ErrorKind(TransferError, "transfer-failed", EXIT_TRANSFER, "The transfer failed."),
+    ErrorKind(ChecksumMismatch, "hash-mismatch", EXIT_HASH_MISMATCH,
+              "The received file does not match the sender's checksum; it was not saved.",
+              reason="media-error"),
+    ErrorKind(SizeMismatch, "size-mismatch", EXIT_TRANSFER,
+              "The sender sent a different number of bytes than it offered.",
+              reason="media-error"),
+    ErrorKind(Cancelled, "cancelled", EXIT_CANCELLED, "The transfer was cancelled.",
+              reason="cancel"),
+    ErrorKind(StorageError, "storage", EXIT_TRANSFER, "The file could not be read or written.",
+              reason="media-error"),
+    ErrorKind(PeerGone, "peer-gone", EXIT_TRANSFER,
+              "The contact went offline before the transfer finished.", reason="gone"),
+    ErrorKind(KeyboardInterrupt, "interrupted", EXIT_INTERRUPTED,
+              "Interrupted: running transfers were cancelled.", reason="cancel"),
+)
+
+_BY_CLASS: dict[type[BaseException], ErrorKind] = {row.exception: row for row in ERROR_KINDS}
+_BY_KIND: dict[str, ErrorKind] = {row.kind: row for row in ERROR_KINDS}
+#: What an exception that is not in the tree counts as ("other failure").
+_OTHER = _BY_CLASS[JingleFSError]
+
+
+def row_for(exc: BaseException | type[BaseException]) -> ErrorKind:
+    """The table row of an exception (or class): its own, else its nearest ancestor's;
+    anything outside the tree is an "other failure" (``failed``, exit 1)."""
+    cls = exc if isinstance(exc, type) else type(exc)
+    for base in cls.__mro__:
+        row = _BY_CLASS.get(base)
+        if row is not None:
+            return row
+    return _OTHER
+
+
+def row_by_kind(kind: str) -> ErrorKind | None:
+    """The row with this kind string, or None."""
+    return _BY_KIND.get(kind)
+
+
+def kind_of(exc: BaseException | type[BaseException]) -> str:
+    """The stable kind string of an exception (``--json`` ``failed`` events)."""
+    return row_for(exc).kind
+
+
+def exit_code_for(exc: BaseException | type[BaseException]) -> int:
+    """The CLI exit code for an exception (README's exit-code table)."""
+    return row_for(exc).exit_code
+
+
+def message_for(exc: BaseException) -> str:
+    """What to tell people about an exception."""
     if isinstance(exc, JingleFSError):
-        return exc.exit_code
+        return exc.user_message
     if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
-    return EXIT_FAILED
+        return row_for(exc).text
+    return str(exc) or type(exc).__name__
+
+

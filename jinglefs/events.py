@@ -3,12 +3,15 @@
 Every :class:`Transfer` yields these from ``Transfer.events()`` in order, ending
 with exactly one of :class:`Completed` or :class:`Failed`.  ``to_json()`` gives
 the stable, versioned ``--json`` form (keys never translated, never renamed).
+A transfer's :class:`TransferState` follows from its events by one rule,
+:func:`next_state` over the :data:`TRANSITIONS` table; nothing else derives it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,12 +71,18 @@ class FileInfo:
 
 
 class TransferState(enum.Enum):
+    """Where a transfer is; it follows from its events by :func:`next_state` only."""
+
     OFFERED = "offered"  # waiting for the other side to accept
     CONNECTING = "connecting"  # accepted; transports being negotiated
-    TRANSFERRING = "transferring"
-    VERIFYING = "verifying"
+    TRANSFERRING = "transferring"  # a path is connected; bytes are moving
+    VERIFYING = "verifying"  # every byte moved; the receiver checks the checksum
     COMPLETED = "completed"
     FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINAL_STATES
 
 
 @dataclass(frozen=True)
@@ -113,7 +122,7 @@ class Offered(TransferEvent):
 class Accepted(TransferEvent):
     """The receiver accepted; transports are being negotiated."""
 
-    offset: int = 0  # > 0 when resuming a partial file (XEP-0234 §8 ranged transfer)
+    offset: int = 0  # > 0 when resuming a partial file (XEP-0234 §6.4 ranged transfer)
 
 
 @dataclass(frozen=True)
@@ -165,3 +174,67 @@ _EVENT_NAMES: dict[type, str] = {
     Completed: "completed",
     Failed: "failed",
 }
+
+
+FINAL_STATES = frozenset({TransferState.COMPLETED, TransferState.FAILED})
+
+#: The input a Progress with every byte counted stands for (the receiver checks next).
+LAST_BYTE = "last-byte"
+
+_S = TransferState
+#: The one rule for a transfer's state: state -> {event input -> next state}.  An input
+#: missing from a state's row leaves the state as it is (e.g. a second TransportSelected
+#: when the ladder moves to the next rung, a Progress while verifying); the final states
+#: take no input.  Inputs are event names (``TransferEvent.name``) and :data:`LAST_BYTE`.
+TRANSITIONS: Mapping[TransferState, Mapping[str, TransferState]] = {
+    _S.OFFERED: {
+        "accepted": _S.CONNECTING,
+        "transport": _S.TRANSFERRING,
+        "progress": _S.TRANSFERRING,
+        LAST_BYTE: _S.VERIFYING,
+        "verified": _S.VERIFYING,
+        "completed": _S.COMPLETED,
+        "failed": _S.FAILED,
+    },
+    _S.CONNECTING: {
+        "transport": _S.TRANSFERRING,
+        "progress": _S.TRANSFERRING,
+        LAST_BYTE: _S.VERIFYING,
+        "verified": _S.VERIFYING,
+        "completed": _S.COMPLETED,
+        "failed": _S.FAILED,
+    },
+    _S.TRANSFERRING: {
+        LAST_BYTE: _S.VERIFYING,
+        "verified": _S.VERIFYING,
+        "completed": _S.COMPLETED,
+        "failed": _S.FAILED,
+    },
+    _S.VERIFYING: {
+        "completed": _S.COMPLETED,
+        "failed": _S.FAILED,
+    },
+    _S.COMPLETED: {},
+    _S.FAILED: {},
+}
+
+
+def state_input(event: TransferEvent) -> str:
+    """What an event means for the state machine: its name, or :data:`LAST_BYTE`."""
+    if isinstance(event, Progress) and 0 < event.total <= event.done:
+        return LAST_BYTE
+    return event.name
+
+
+def next_state(state: TransferState, event: TransferEvent) -> TransferState:
+    """The state of a transfer after ``event`` (see :data:`TRANSITIONS`)."""
+    return TRANSITIONS[state].get(state_input(event), state)
+
+
+def state_after(events: Iterable[TransferEvent],
+                start: TransferState = TransferState.OFFERED) -> TransferState:
+    """The state reached from ``start`` through ``events``."""
+    state = start
+    for event in events:
+        state = next_state(state, event)
+    return state

@@ -22,15 +22,14 @@ from .events import (
     TransferEvent,
     TransferState,
     TransportSelected,
+    next_state,
 )
 
-_STATE_AFTER = {
-    "accepted": TransferState.CONNECTING,
-    "transport": TransferState.TRANSFERRING,
-    "verified": TransferState.VERIFYING,
-    "completed": TransferState.COMPLETED,
-    "failed": TransferState.FAILED,
-}
+
+def failed_event(transfer_id: str, exc: errors.JingleFSError) -> Failed:
+    """The ``Failed`` event for ``exc``: kind and exit code from ``errors.ERROR_KINDS``."""
+    return Failed(transfer_id, reason=exc.user_message, error=errors.kind_of(exc),
+                  exit_code=errors.exit_code_for(exc))
 
 
 class TransferHandle:
@@ -59,7 +58,7 @@ class TransferHandle:
 
     @property
     def done(self) -> bool:
-        return self._state in (TransferState.COMPLETED, TransferState.FAILED)
+        return self._state.finished
 
     def emit(self, event: TransferEvent) -> None:
         if self.done:
@@ -71,7 +70,7 @@ class TransferHandle:
             self._history.append(event)
         if isinstance(event, TransportSelected):
             self._path = event.path
-        self._state = _STATE_AFTER.get(event.name, self._state)
+        self._state = next_state(self._state, event)
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -79,9 +78,7 @@ class TransferHandle:
         if self.done:
             return
         self.error = exc
-        kind = _ERROR_KINDS.get(type(exc), "failed")
-        self.emit(Failed(self.id, reason=exc.user_message, error=kind,
-                         exit_code=exc.exit_code))
+        self.emit(failed_event(self.id, exc))
 
     async def events(self) -> AsyncIterator[TransferEvent]:
         index = 0
@@ -111,21 +108,6 @@ class TransferHandle:
         if not self.done:
             await self._cancel()
             self.fail(errors.Cancelled("cancelled here"))
-
-
-_ERROR_KINDS: dict[type, str] = {
-    errors.Declined: "declined",
-    errors.Cancelled: "cancelled",
-    errors.ChecksumMismatch: "hash-mismatch",
-    errors.SizeMismatch: "size-mismatch",
-    errors.NegotiationTimeout: "timeout",
-    errors.CandidatesFailed: "no-transport",
-    errors.TransportError: "no-transport",
-    errors.StreamClosed: "connection-lost",
-    errors.StorageError: "storage",
-    errors.RecipientUnavailable: "no-recipient",
-    errors.RemoteProtocolError: "protocol",
-}
 
 
 class OfferHandle:

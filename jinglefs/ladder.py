@@ -2,8 +2,8 @@
 which disco features we announce for each and which show that a peer can take it.
 
 The ladder (README "How a file travels"): the sender offers the first rung both sides
-support and replaces the transport with the next one when it fails (XEP-0166 §7.2.17).
-IBB comes last: XEP-0234 §10 makes it the transport of last resort, and since every
+support and replaces the transport with the next one when it fails (XEP-0166 §7.2.15).
+IBB comes last: XEP-0234 §10.1 makes it the transport of last resort, and since every
 Jingle file-transfer client must implement it, it is tried even when not advertised.
 
 A new transport (an encrypted wrapper, another data channel) is one package with a
@@ -12,10 +12,12 @@ negotiator (:class:`~jinglefs.negotiator.NegotiatorFactory`) and one row here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .ibb.negotiator import IbbNegotiator
+from .ibb.service import IbbService
 from .ice.negotiator import IceNegotiator
 from .jingle import ns
 from .negotiator import NegotiatorFactory
@@ -39,6 +41,10 @@ class Rung:
     peer_features: tuple[str, ...]
     #: tried even when the peer does not announce it (IBB, mandatory to implement)
     always: bool = False
+    #: a per-client service the negotiators share, made once per login from the slixmpp
+    #: client (IBB: the router of <open/>/<data/>/<close/>); negotiators find it in
+    #: ``NegotiationContext.services[kind]``
+    service: Callable[[Any], object] | None = None
 
 
 #: Ladder order: ICE first (works behind NAT, encrypted), then SOCKS5 (direct, then the
@@ -49,7 +55,7 @@ LADDER: tuple[Rung, ...] = (
     Rung("s5b", "SOCKS5", S5bNegotiator, announce=(ns.S5B_TRANSPORT, ns.BYTESTREAMS),
          peer_features=(ns.S5B_TRANSPORT,)),
     Rung("ibb", "in-band", IbbNegotiator, announce=(ns.IBB_TRANSPORT,),
-         peer_features=(ns.IBB_TRANSPORT,), always=True),
+         peer_features=(ns.IBB_TRANSPORT,), always=True, service=IbbService),
 )
 
 _LABELS = {r.kind: r.label for r in LADDER}

@@ -2,7 +2,7 @@
 
 answer the transport → connect, switching when the initiator replaces the transport →
 write the partial file → wait briefly for the checksum → verify → session-info received
-(XEP-0234 §7.2) → session-terminate success once every content is done.
+(XEP-0234 §8.1) → session-terminate success once every content is done.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from .transfer.hashing import normalize_algo
 from .transfer.receiver import IncomingFile
 
 #: How long a receiver waits for the sender's checksum after the last byte.  Conversations
-#: sends it at once; Dino never does (protocol.md §4.4), so the wait must stay short.
+#: sends it at once; Dino never does (docs/protocol.md §5.4), so the wait must stay short.
 CHECKSUM_WAIT = 5.0
 
 
@@ -100,6 +100,18 @@ async def run_receiver(driver: SessionDriver, content: Content, incoming: Incomi
 
 async def connect_as_responder(driver: SessionDriver, name: str,
                                transfer: TransferHandle) -> Connected:
+    """Connect, switching when the initiator replaces the transport; once this returns
+    (or fails) the content's transport is fixed, so a transport-replace still unanswered,
+    or any later one, gets transport-reject (XEP-0166 §7.2.15: always answered)."""
+    try:
+        return await _switch_until_connected(driver, name, transfer)
+    finally:
+        driver.session.refuse_replace(name, time.monotonic())
+        driver.pump()
+
+
+async def _switch_until_connected(driver: SessionDriver, name: str,
+                                  transfer: TransferHandle) -> Connected:
     cq = driver.contents[name]
     timeout = driver.host.settings.timeouts.transport
     failures: list[str] = []
@@ -124,7 +136,7 @@ async def connect_as_responder(driver: SessionDriver, name: str,
                     # candidate-used for a cid never offered): end the session.
                     connect.result()
                 failures.append(f"{label(neg.kind)}: {connect.exception()}")
-                # Our side failed; the initiator decides what is next (XEP-0260 §2.4).
+                # Our side failed; the initiator decides what is next (XEP-0260 §3).
                 replacement = await replace_wait
             else:
                 connect.cancel()

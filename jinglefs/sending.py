@@ -1,8 +1,8 @@
-"""The sending flow of one file (XEP-0234 §6, push): we are the Jingle initiator.
+"""The sending flow of one file (XEP-0234 §6.1, push): we are the Jingle initiator.
 
 offer → wait for session-accept → connect over the ladder (transport-replace to the
-next rung on failure, XEP-0166 §7.2.17) → stream the file → session-info checksum
-(XEP-0234 §7.1) → wait for the receiver's session-terminate.
+next rung on failure, XEP-0166 §7.2.15) → stream the file → session-info checksum
+(XEP-0234 §8.2) → wait for the receiver's session-terminate.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ FINISH_WAIT = 60.0
 
 async def run_sender(driver: SessionDriver, path: Path, file: FileDesc, transfer: TransferHandle,
                      kinds: Sequence[str]) -> None:
-    content_name = "0"  # Conversations' own name for the single content (§5.4)
+    content_name = "0"  # Conversations' own name for the single content (docs/protocol.md §6.4)
     driver.contents[content_name] = ContentQueue(asyncio.Queue())
     stream: Connected | None = None
     try:
@@ -79,7 +79,7 @@ async def run_sender(driver: SessionDriver, path: Path, file: FileDesc, transfer
             on_progress=meter.update), transfer)
         meter.finish()
         await close_quietly(stream.stream)
-        # XEP-0234 §7.1: the checksum after the last byte.
+        # XEP-0234 §8.2: the checksum after the last byte.
         driver.session.send_info(Checksum(Role.INITIATOR, content_name, FileDesc(
             hashes=tuple(digests.items()))), time.monotonic())
         driver.pump()
@@ -111,7 +111,7 @@ async def run_sender(driver: SessionDriver, path: Path, file: FileDesc, transfer
 
 async def connect_as_initiator(driver: SessionDriver, content: str, neg: Negotiator,
                                rest: list[str], transfer: TransferHandle) -> Connected:
-    """Try each rung; on failure replace the transport with the next (XEP-0166 §7.2.17)."""
+    """Try each rung; on failure replace the transport with the next (XEP-0166 §7.2.15)."""
     failures: list[str] = []
     timeout = driver.host.settings.timeouts.transport
     while True:

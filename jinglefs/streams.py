@@ -2,7 +2,7 @@
 
 A transport (In-Band Bytestreams, SOCKS5, the ICE data channel) is negotiated by
 the Jingle session; once connected it is nothing more than an ordered, reliable
-byte pipe in one direction or both.  Jingle file transfer (XEP-0234 §1) puts raw
+byte pipe in one direction or both.  Jingle file transfer (XEP-0234 §4) puts raw
 file bytes on it with no framing, so the receiver stops after ``size`` bytes.
 """
 

@@ -7,7 +7,6 @@ Nothing here touches the network: the client is tests/fakes.FakeClient.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import sys
 import tempfile
@@ -15,13 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-if importlib.util.find_spec("jinglefs_ui") is None:  # not pip-installed: load ui/ by its name
-    spec = importlib.util.spec_from_file_location(
-        "jinglefs_ui", ROOT / "ui" / "__init__.py", submodule_search_locations=[str(ROOT / "ui")])
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["jinglefs_ui"] = module
-    spec.loader.exec_module(module)
+from tests.ui.ui_package import load_ui_package  # noqa: E402
+
+load_ui_package()  # not pip-installed: load ui/ by its name
 
 import qasync  # noqa: E402
 from PySide6.QtGui import QIcon  # noqa: E402

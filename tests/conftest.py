@@ -17,9 +17,10 @@ to the report.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -39,12 +40,34 @@ DEFAULT_ACCOUNTS: dict[str, tuple[str, ...]] = {"alice": ("bob",), "bob": (), "c
 
 _SERVERS_KEY = pytest.StashKey[list[Any]]()
 
+S = TypeVar("S", ProsodyServer, CoturnServer)
 
-def _start(server: ProsodyServer | CoturnServer) -> None:
+
+def _start(server: S) -> S:
     try:
-        server.start()
+        return server.start()
     except ServerError as exc:
         pytest.fail(f"could not start a test server: {exc}", pytrace=False)
+
+
+def _serve(server: S) -> Generator[S, None, None]:
+    """A started server for the length of a fixture, stopped afterwards."""
+    try:
+        yield _start(server)
+    finally:
+        server.stop()
+
+
+@contextmanager
+def _servers(request: pytest.FixtureRequest) -> Iterator[list[Any]]:
+    """The servers a factory fixture makes: logged on failure, stopped at teardown."""
+    made: list[Any] = []
+    request.node.stash.setdefault(_SERVERS_KEY, []).append(made)
+    try:
+        yield made
+    finally:
+        for server in made:
+            server.stop()
 
 
 def _add_accounts(server: ProsodyServer, accounts: Mapping[str, Iterable[str]]) -> None:
@@ -56,65 +79,44 @@ def _add_accounts(server: ProsodyServer, accounts: Mapping[str, Iterable[str]]) 
 def prosody(tmp_path_factory: pytest.TempPathFactory) -> Generator[ProsodyServer, None, None]:
     server = ProsodyServer(tmp_path_factory.mktemp("prosody"))
     _add_accounts(server, DEFAULT_ACCOUNTS)
-    _start(server)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve(server)
 
 
 @pytest.fixture
 def prosody_factory(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Generator[ProsodyFactory, None, None]:
-    made: list[ProsodyServer] = []
-    request.node.stash.setdefault(_SERVERS_KEY, []).append(made)
+    with _servers(request) as made:
 
-    def make(
-        accounts: Mapping[str, Iterable[str]] | None = None, start: bool = True, **kwargs: Any
-    ) -> ProsodyServer:
-        server = ProsodyServer(tmp_path_factory.mktemp("prosody-custom"), **kwargs)
-        made.append(server)
-        _add_accounts(server, DEFAULT_ACCOUNTS if accounts is None else accounts)
-        if start:
-            _start(server)
-        return server
+        def make(
+            accounts: Mapping[str, Iterable[str]] | None = None, start: bool = True,
+            **kwargs: Any
+        ) -> ProsodyServer:
+            server = ProsodyServer(tmp_path_factory.mktemp("prosody-custom"), **kwargs)
+            made.append(server)
+            _add_accounts(server, DEFAULT_ACCOUNTS if accounts is None else accounts)
+            return _start(server) if start else server
 
-    try:
         yield make
-    finally:
-        for server in made:
-            server.stop()
 
 
 @pytest.fixture(scope="session")
 def coturn(tmp_path_factory: pytest.TempPathFactory) -> Generator[CoturnServer, None, None]:
-    server = CoturnServer(tmp_path_factory.mktemp("coturn"))
-    _start(server)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve(CoturnServer(tmp_path_factory.mktemp("coturn")))
 
 
 @pytest.fixture
 def coturn_factory(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Generator[CoturnFactory, None, None]:
-    made: list[CoturnServer] = []
-    request.node.stash.setdefault(_SERVERS_KEY, []).append(made)
+    with _servers(request) as made:
 
-    def make(**kwargs: Any) -> CoturnServer:
-        server = CoturnServer(tmp_path_factory.mktemp("coturn-custom"), **kwargs)
-        made.append(server)
-        _start(server)
-        return server
+        def make(**kwargs: Any) -> CoturnServer:
+            server = CoturnServer(tmp_path_factory.mktemp("coturn-custom"), **kwargs)
+            made.append(server)
+            return _start(server)
 
-    try:
         yield make
-    finally:
-        for server in made:
-            server.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -6,6 +6,7 @@
 
     client = FakeClient()
     client.outcomes["secret.txt"] = Declined("no thanks")      # per file name; default: success
+    client.outcomes["big.iso"] = HANG                # mid-transfer until cancelled (or released)
     transfers = await client.send_files("bob@example.org", [Path("a.txt"), Path("secret.txt")])
     await transfers[0].wait()          # Completed
     await transfers[1].wait()          # raises Declined
@@ -18,14 +19,22 @@ A transfer plays a *script*: a list of steps run in a task, one step per event-l
 
 * a :class:`~jinglefs.events.TransferEvent` is emitted as is (``Completed``/``Failed``
   end the transfer; a ``Failed`` uses :attr:`FakeTransfer.error` or an exception built
-  from its ``error`` kind);
+  from its ``error`` kind); the state follows :func:`jinglefs.events.next_state`;
 * :data:`HANG` waits until :meth:`FakeTransfer.cancel` (or :meth:`FakeTransfer.release`);
 * a callable is called with the transfer (sync or async), e.g. to send a signal.
 
-:func:`success_script` and :func:`failure_script` build the usual sequences.  Tests can also
-drive a transfer by hand with ``script=[]`` (or ``[HANG]``) and :meth:`FakeTransfer.emit`.
+:func:`success_script`, :func:`failure_script` and :func:`running_script` build the usual
+sequences; :func:`peer_error` is what the other side of a session reports for an error.
+Tests can also drive a transfer by hand with ``script=[]`` (or ``[HANG]``) and
+:meth:`FakeTransfer.emit`.
 Use :func:`fake_connect` for the ``connect`` function the CLI takes, and
 :class:`MemoryKeyring` as an in-memory ``keyring`` backend.
+
+The fake tells what the real client tells: error kinds and exit codes come from
+``jinglefs.errors.ERROR_KINDS``, ``Failed`` events from ``jinglefs.handles.failed_event``,
+states from ``jinglefs.events.TRANSITIONS``, and the sender never claims "verified" (only
+the receiver checks the checksum).  ``tests/contract/test_facade_contract.py`` runs the
+same scenarios against this fake and against the real client on a real server.
 """
 
 from __future__ import annotations
@@ -65,7 +74,9 @@ from jinglefs.events import (
     TransferState,
     TransportSelected,
     Verified,
+    next_state,
 )
+from jinglefs.handles import failed_event
 
 __all__ = [
     "HANG",
@@ -77,8 +88,10 @@ __all__ = [
     "fake_connect",
     "success_script",
     "failure_script",
+    "running_script",
     "failed_event",
     "error_for_failed",
+    "peer_error",
     "MemoryKeyring",
 ]
 
@@ -95,31 +108,24 @@ HANG: Final = _Hang()
 
 Step = TransferEvent | _Hang | Callable[["FakeTransfer"], Any]
 
-_ERROR_KINDS: dict[type[errors.JingleFSError], str] = {
-    errors.Declined: "declined",
-    errors.Cancelled: "cancelled",
-    errors.ChecksumMismatch: "hash-mismatch",
-    errors.SizeMismatch: "size-mismatch",
-    errors.StorageError: "storage",
-    errors.RecipientUnavailable: "recipient-unavailable",
-    errors.NegotiationTimeout: "timeout",
-    errors.TransportError: "transport",
-    errors.ConnectError: "connection",
-}
-
-
-def failed_event(transfer_id: str, error: errors.JingleFSError) -> Failed:
-    """The ``Failed`` event a real transfer reports for ``error``."""
-    kind = next((k for cls, k in _ERROR_KINDS.items() if isinstance(error, cls)), "failed")
-    return Failed(transfer_id, reason=error.user_message, error=kind,
-                  exit_code=error.exit_code)
-
-
 def error_for_failed(ev: Failed) -> errors.JingleFSError:
     """An exception matching a scripted ``Failed`` event (by its ``error`` kind)."""
-    by_kind: dict[str, type[errors.JingleFSError]] = {v: k for k, v in _ERROR_KINDS.items()}
-    cls = by_kind.get(ev.error, errors.TransferError)
+    row = errors.row_by_kind(ev.error)
+    cls = row.exception if row is not None else errors.TransferError
+    if not issubclass(cls, errors.JingleFSError) or cls is errors.ProtocolError:
+        cls = errors.TransferError
     return cls(ev.reason)
+
+
+def peer_error(error: errors.JingleFSError) -> errors.JingleFSError:
+    """What the *other* side of a real session reports when this side fails with
+    ``error``: the session ends with ``reason_for_error(error)`` (XEP-0166 §7.4), which
+    the peer maps back with ``error_for_end`` (jinglefs.driver's tables)."""
+    from jinglefs.driver import error_for_end, reason_for_error
+    from jinglefs.jingle.model import ReasonInfo
+    from jinglefs.jingle.session import SessionEnded
+
+    return error_for_end(SessionEnded(ReasonInfo(reason_for_error(error)), by_peer=True))
 
 
 def success_script(
@@ -135,7 +141,13 @@ def success_script(
     digest: bytes = b"\x00" * 32,
     rate: float = 1_000_000.0,
 ) -> list[Step]:
-    """Offered, Accepted, TransportSelected, ``steps`` Progress, Verified, Completed."""
+    """Offered, Accepted, TransportSelected, ``steps`` Progress, then Completed.
+
+    A receiver checks the sender's checksum: ``Verified`` before ``Completed(verified=True)``.
+    A sender only learns that the receiver said success (XEP-0234 §8.1 ``<received/>`` is
+    not a hash check; Dino never checks), so it reports ``Completed(verified=False)``, as
+    jinglefs.sending does.
+    """
     script: list[Step] = [
         Offered(transfer_id, peer=peer, direction=direction, file=file),
         Accepted(transfer_id),
@@ -146,9 +158,22 @@ def success_script(
         left = file.size - done
         script.append(Progress(transfer_id, done=done, total=file.size, rate=rate,
                                eta=left / rate if rate else None))
-    script.append(Verified(transfer_id, algo=algo, digest=digest))
+    receiving = direction is Direction.RECEIVE
+    if receiving:
+        script.append(Verified(transfer_id, algo=algo, digest=digest))
     script.append(Completed(transfer_id, path=local_path or file.name, size=file.size,
-                            hashes={algo: digest}, verified=True))
+                            hashes={algo: digest}, verified=receiving))
+    return script
+
+
+def running_script(transfer_id: str, file: FileInfo, *, peer: str, direction: Direction,
+                   path: PathKind = PathKind.S5B_DIRECT, local_path: str = "") -> list[Step]:
+    """:func:`success_script` that stops at :data:`HANG` after its first ``Progress``:
+    a transfer in the middle of its bytes until cancelled (or released, then it completes)."""
+    script = success_script(transfer_id, file, peer=peer, direction=direction, path=path,
+                            local_path=local_path)
+    first = next(i for i, step in enumerate(script) if isinstance(step, Progress))
+    script.insert(first + 1, HANG)
     return script
 
 
@@ -218,7 +243,7 @@ class FakeTransfer:
 
     @property
     def finished(self) -> bool:
-        return self._state in (TransferState.COMPLETED, TransferState.FAILED)
+        return self._state.finished
 
     async def events(self) -> AsyncIterator[TransferEvent]:
         """Every event from the first, ending after Completed/Failed."""
@@ -249,10 +274,9 @@ class FakeTransfer:
         if self.finished:
             return
         self.cancelled = True
-        self.error = errors.Cancelled("cancelled here")
+        self.error = errors.Cancelled("cancelled here")  # what TransferHandle.cancel says
         self._released.set()
-        await self.emit(Failed(self.id, reason="The transfer was cancelled.",
-                               error="cancelled", exit_code=errors.EXIT_CANCELLED))
+        await self.emit(failed_event(self.id, self.error))
 
     # ------------------------------------------------------------- driving
 
@@ -272,18 +296,9 @@ class FakeTransfer:
             return
         async with self._changed:
             self.history.append(ev)
-            if isinstance(ev, Accepted | TransportSelected):
-                self._state = TransferState.CONNECTING
             if isinstance(ev, TransportSelected):
                 self._path = ev.path
-            elif isinstance(ev, Progress):
-                self._state = TransferState.TRANSFERRING
-            elif isinstance(ev, Verified):
-                self._state = TransferState.VERIFYING
-            elif isinstance(ev, Completed):
-                self._state = TransferState.COMPLETED
-            elif isinstance(ev, Failed):
-                self._state = TransferState.FAILED
+            self._state = next_state(self._state, ev)
             self._changed.notify_all()
 
     async def _run(self) -> None:
@@ -311,14 +326,15 @@ def _writer(target: Path, data: bytes) -> Callable[[FakeTransfer], None]:
 class FakeOffer:
     """An incoming offer (:class:`~jinglefs.api.OfferLike`).
 
-    :param outcomes: per file name, an error to fail that file with after acceptance.
+    :param outcomes: per file name, an error to fail that file with after acceptance, or
+        :data:`HANG` to stop in the middle of the bytes (:func:`running_script`).
     :param contents: bytes to write into ``dest_dir`` for each file on success (optional).
     :ivar accepted_into: the directory given to :meth:`accept`, or None.
     :ivar declined: True once :meth:`decline` was called.
     """
 
     def __init__(self, peer: str, files: Sequence[FileInfo], *, from_contact: bool = True,
-                 outcomes: Mapping[str, errors.JingleFSError] | None = None,
+                 outcomes: Mapping[str, errors.JingleFSError | _Hang] | None = None,
                  contents: Sequence[bytes] | None = None, path: PathKind = PathKind.S5B_DIRECT,
                  id: str | None = None) -> None:
         self.id = id or f"o{next(_ids)}"
@@ -333,24 +349,30 @@ class FakeOffer:
         self.declined = False
         self.transfers: list[FakeTransfer] = []
 
+    @property
+    def answered(self) -> bool:
+        return self.declined or self.accepted_into is not None
+
     async def accept(self, dest_dir: Path, *, filenames: Sequence[str] | None = None
                      ) -> list[TransferLike]:
-        if self.declined or self.accepted_into is not None:
-            raise errors.LocalProtocolError("offer already answered")
+        if self.answered:  # as jinglefs.handles.OfferHandle
+            raise errors.UsageError("this offer was already answered")
         self.accepted_into = Path(dest_dir)
         self.filenames = list(filenames) if filenames is not None else None
         for i, info in enumerate(self.files):
             name = self.filenames[i] if self.filenames else info.name
             target = Path(dest_dir) / Path(name).name
             tid = f"{self.id}-{i}"
-            error = self.outcomes.get(info.name)
+            outcome = self.outcomes.get(info.name)
+            error = outcome if isinstance(outcome, errors.JingleFSError) else None
             script: list[Step]
             if error is not None:
                 script = failure_script(tid, info, error, peer=self.peer,
                                         direction=Direction.RECEIVE, path=self.path)
             else:
-                script = success_script(tid, info, peer=self.peer, direction=Direction.RECEIVE,
-                                        path=self.path, local_path=str(target))
+                make = running_script if isinstance(outcome, _Hang) else success_script
+                script = make(tid, info, peer=self.peer, direction=Direction.RECEIVE,
+                              path=self.path, local_path=str(target))
                 if self.contents is not None:
                     data = self.contents[i]
                     script.insert(-1, _writer(target, data))
@@ -361,9 +383,8 @@ class FakeOffer:
         return list[TransferLike](self.transfers)
 
     async def decline(self) -> None:
-        if self.accepted_into is not None:
-            raise errors.LocalProtocolError("offer already accepted")
-        self.declined = True
+        if not self.answered:  # declining an answered offer does nothing (OfferHandle)
+            self.declined = True
 
 
 class _Subscription:
@@ -400,7 +421,8 @@ class _SendCall:
 class FakeClient:
     """A logged-in account (:class:`~jinglefs.api.ClientLike`), no network.
 
-    :ivar outcomes: file name -> error (that file fails) or a list of steps (its script).
+    :ivar outcomes: file name -> error (that file fails), :data:`HANG` (it stops in the
+        middle of the bytes: :func:`running_script`) or a list of steps (its script).
     :ivar send_error: raised by :meth:`send_files` itself (e.g. RecipientUnavailable).
     :ivar sent: every :meth:`send_files` call, as ``_SendCall(recipient, paths, transport)``.
     :ivar transfers: every transfer created by :meth:`send_files`.
@@ -414,11 +436,13 @@ class FakeClient:
         self.jid = jid
         self._contacts = list(contacts)
         self.path = path
-        self.outcomes: dict[str, errors.JingleFSError | list[Step]] = {}
+        self.outcomes: dict[str, errors.JingleFSError | _Hang | list[Step]] = {}
         self.send_error: errors.JingleFSError | None = None
         self.sent: list[_SendCall] = []
         self.transfers: list[FakeTransfer] = []
         self.closed = False
+        #: ClientLike.online; a test sets False for a client that starts offline
+        self.online = True
         self._offers: asyncio.Queue[FakeOffer | None] = asyncio.Queue()
         for offer in offers:
             self._offers.put_nowait(offer)
@@ -449,6 +473,9 @@ class FakeClient:
                 error = outcome
                 script = failure_script(tid, info, outcome, peer=recipient,
                                         direction=Direction.SEND, path=self.path)
+            elif isinstance(outcome, _Hang):
+                script = running_script(tid, info, peer=recipient, direction=Direction.SEND,
+                                        path=self.path, local_path=str(path))
             else:
                 script = list(outcome)
             t = FakeTransfer(peer=recipient, file=info, direction=Direction.SEND,

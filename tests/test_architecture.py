@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.import_graph import find_cycle, graph
+
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "jinglefs"
 FORBIDDEN_IN_SANS_IO = {"asyncio", "socket", "time", "random", "uuid", "secrets", "os", "ssl",
@@ -45,39 +47,6 @@ def _top_imports(path: Path) -> set[str]:
     return names
 
 
-def _module_name(path: Path) -> str:
-    root, name = (ROOT / "ui", "jinglefs_ui") if path.is_relative_to(ROOT / "ui") else (PKG,
-                                                                                      "jinglefs")
-    parts = [name, *path.relative_to(root).with_suffix("").parts]
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _internal_graph() -> dict[str, set[str]]:
-    files = {_module_name(p): p for base in (PKG, ROOT / "ui") for p in base.rglob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for name, path in files.items():
-        is_pkg = path.name == "__init__.py"
-        base = name.split(".") if is_pkg else name.split(".")[:-1]
-        out: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            targets: list[str] = []
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                anchor = base[: len(base) - node.level + 1] if node.level else []
-                mod = ".".join([*anchor, *([node.module] if node.module else [])])
-                targets = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in files else mod
-                           for a in node.names]
-            for t in targets:
-                while t and t not in files:
-                    t = t.rpartition(".")[0]
-                # a package importing its own submodules is not a knot
-                if t and t != name and not t.startswith(name + "."):
-                    out.add(t)
-        graph[name] = out
-    return graph
-
-
 @pytest.mark.parametrize("path", SANS_IO, ids=lambda p: str(p.relative_to(PKG)))
 def test_protocol_parts_are_sans_io(path: Path) -> None:
     assert path.exists()
@@ -91,33 +60,93 @@ def test_third_party_network_stacks_stay_in_their_modules(package: str) -> None:
                                       f"{sorted(users - ALLOWED[package])}"
 
 
+#: the one module that may touch aiortc/aioice internals (each use explained there)
+FENCE = "ice/_aiortc.py"
+
+
+def _library_internals(source: str) -> list[str]:
+    """aiortc/aioice internals used by ``source``: imports of their submodules or of ``_names``,
+    ``_attributes`` of names imported from them, subclasses of or assignments to those
+    names, and, in a file that imports them (whose objects are not traced by type), any
+    ``x._name`` or ``getattr(x, "_name")`` with ``x`` other than ``self``."""
+    tree = ast.parse(source)
+    found: list[str] = []
+    lib: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in {"aiortc", "aioice"}:
+                    lib.add((a.asname or a.name).split(".")[0])
+                    if "." in a.name:
+                        found.append(f"import {a.name}")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in {
+                "aiortc", "aioice"} and node.level == 0:
+            lib.update(a.asname or a.name for a in node.names)
+            if "." in (node.module or "") or any(a.name.startswith("_") for a in node.names):
+                found.append(f"from {node.module} import {', '.join(a.name for a in node.names)}")
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            on_lib = isinstance(node.value, ast.Name) and node.value.id in lib
+            on_self = isinstance(node.value, ast.Name) and node.value.id == "self"
+            if private(node.attr) and (on_lib or (lib and not on_self)):
+                found.append(ast.unparse(node))
+            elif on_lib and isinstance(node.ctx, ast.Store):
+                found.append(f"{ast.unparse(node)} = ...")
+        elif isinstance(node, ast.ClassDef):
+            found += [f"class {node.name}({ast.unparse(b)})" for b in node.bases
+                      if isinstance(b, ast.Name) and b.id in lib]
+        elif (lib and isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id in {"getattr", "setattr", "hasattr", "delattr"}
+              and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
+              and private(str(node.args[1].value))):
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_library_internals_stay_behind_the_fence() -> None:
+    """Only jinglefs/ice/_aiortc.py uses aiortc/aioice internals; the rest, public API."""
+    assert (PKG / FENCE).exists()
+    for path in PKG.rglob("*.py"):
+        if str(path.relative_to(PKG)) != FENCE:
+            used = _library_internals(path.read_text())
+            assert not used, f"{path.relative_to(PKG)} uses aiortc/aioice internals " \
+                             f"outside {FENCE}: {used}"
+
+
+def test_the_fence_check_can_fail() -> None:
+    bad = ("from aiortc import RTCDtlsTransport, RTCSctpTransport\n"
+           "from aiortc.rtcdtlstransport import certificate_digest\n"
+           "class S(RTCSctpTransport): pass\n"
+           "RTCDtlsTransport.start = None\n"
+           "def f(self, dtls): dtls._set_role('client'); getattr(dtls, '_ssl'); self._x\n")
+    assert sorted(_library_internals(bad)) == sorted([
+        "from aiortc.rtcdtlstransport import certificate_digest", "RTCDtlsTransport.start = ...",
+        "class S(RTCSctpTransport)", "dtls._set_role", "getattr(dtls, '_ssl')"])
+    assert _library_internals((PKG / FENCE).read_text())  # the fence really uses some
+    assert _library_internals("def f(x): return x._y, type(x).__name__\n") == []
+
+
 def test_no_import_cycles() -> None:
-    graph = _internal_graph()
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):] + [nxt]
-                pytest.fail("import cycle: " + " -> ".join(cycle))
-            if nxt not in state:
-                visit(nxt)
-        stack.pop()
-        state[node] = 2
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node)
+    cycle = find_cycle(graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-def test_the_cycle_check_can_fail(tmp_path: Path) -> None:
+def test_cycle_finder_finds_a_cycle() -> None:
+    knot = {"a": frozenset({"b"}), "b": frozenset({"c"}), "c": frozenset({"a"}),
+            "d": frozenset({"a"})}
+    assert find_cycle(knot) in (["a", "b", "c", "a"], ["b", "c", "a", "b"], ["c", "a", "b", "c"])
+    assert find_cycle({"a": frozenset({"b"}), "b": frozenset()}) is None
+
+
+def test_the_graph_sees_relative_imports() -> None:
     """The graph builder sees relative imports (a check that sees nothing passes always)."""
-    graph = _internal_graph()
-    assert "jinglefs.driver" in graph["jinglefs.client"]
-    assert "jinglefs.jingle.session" in graph["jinglefs.driver"]
+    g = graph()
+    assert "jinglefs.driver" in g["jinglefs.client"]
+    assert "jinglefs.jingle.session" in g["jinglefs.driver"]
 
 
 def test_each_transport_lives_in_one_package() -> None:
@@ -138,8 +167,8 @@ def test_ui_talks_to_the_facade_only() -> None:
     """ui/ imports the public modules, never the transports, the core or the driver."""
     private = ("jinglefs.jingle", "jinglefs.ibb", "jinglefs.s5b", "jinglefs.ice",
                "jinglefs.driver", "jinglefs.sending", "jinglefs.receiving", "jinglefs.xmpp")
-    graph = _internal_graph()
-    for name, deps in graph.items():
+    g = graph()
+    for name, deps in g.items():
         if name.startswith("jinglefs_ui"):
             bad = {d for d in deps if d.startswith(private)}
             assert not bad, f"{name} imports {sorted(bad)}"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import getpass
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,10 @@ import pytest
 from keyring.backends import fail
 
 from jinglefs import cli, config, errors
-from jinglefs.api import Contact, Resource
+from jinglefs.accept_policy import NOT_ALLOWED
+from jinglefs.api import ClientEvent, Contact, OfferDeclined, Resource
+from jinglefs.cli import terminal
+from jinglefs.cli.output import HumanView, JsonView, parse_size, use_color
 from jinglefs.events import (
     Accepted,
     Completed,
@@ -30,7 +35,7 @@ from jinglefs.events import (
     TransportSelected,
     Verified,
 )
-from jinglefs.progress_view import HumanView, JsonView, parse_size, safe_text
+from jinglefs.text import safe_text
 from tests.fakes import (
     HANG,
     FakeClient,
@@ -51,7 +56,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Memory
     monkeypatch.setenv("JINGLEFS_ACCOUNT", "alice@example.org")
     monkeypatch.setenv("JINGLEFS_PASSWORD", "env-pw")
     monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.setattr(cli, "_stdin_isatty", lambda: False)
+    monkeypatch.setattr(terminal, "stdin_isatty", lambda: False)
     previous = keyring.get_keyring()
     backend = MemoryKeyring()
     keyring.set_keyring(backend)
@@ -154,17 +159,10 @@ def test_python_dash_m_runs_the_cli() -> None:
     assert done.returncode == 0 and done.stdout.startswith("jinglefs ")
 
 
-def test_missing_client_module_is_a_clear_error(afile: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(sys.modules, "jinglefs.client", None)
-    assert cli.main(["send", str(afile), BOB]) == errors.EXIT_USAGE
-    assert "jinglefs.client" in capsys.readouterr().err
-
-
 def test_exit_code_table_uses_the_errors_module_numbers() -> None:
     table = dict(cli.EXIT_CODE_TABLE)
-    assert errors.exit_code(errors.Declined()) in table
-    assert errors.exit_code(errors.ChecksumMismatch()) in table
+    assert errors.exit_code_for(errors.Declined()) in table
+    assert errors.exit_code_for(errors.ChecksumMismatch()) in table
     assert sorted(table) == sorted({errors.EXIT_OK, errors.EXIT_FAILED, errors.EXIT_USAGE,
                                     errors.EXIT_CONNECT, errors.EXIT_AUTH,
                                     errors.EXIT_NO_RECIPIENT, errors.EXIT_TRANSPORT,
@@ -176,15 +174,16 @@ def test_exit_code_table_uses_the_errors_module_numbers() -> None:
 # --------------------------------------------------------------------------- send
 
 
-def test_send_happy_path_shows_path_and_verified(afile: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_send_happy_path_shows_path_and_checksum_sent(afile: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     client = FakeClient(path=PathKind.S5B_DIRECT)
     connect = fake_connect(client)
     assert cli.main(["send", str(afile), BOB], connect=connect) == errors.EXIT_OK
     out, err = capsys.readouterr()
     assert out == ""
     assert "via Direct (SOCKS5)" in err
-    assert "verified (sha-256)" in err
+    # The receiver checks the checksum; a sender never claims "verified" (jinglefs.sending).
+    assert "checksum sent (sha-256)" in err and "verified" not in err
     assert "Sent report.pdf" in err
     [(account, settings)] = connect.calls
     assert account.jid == "alice@example.org" and account.password == "env-pw"
@@ -237,10 +236,10 @@ def test_send_json_lines_follow_the_schema(afile: Path, tmp_path: Path,
         names = [e["event"] for e in mine]
         assert names[0] == "offered"
         assert names[-1] == "completed" and names.count("completed") == 1
-        assert "transport" in names and "verified" in names
+        assert "transport" in names and "verified" not in names  # only a receiver verifies
         transport = next(e for e in mine if e["event"] == "transport")
         assert transport["path"] == "ice-direct" and transport["encrypted"] is True
-        assert mine[-1]["verified"] is True and "sha-256" in mine[-1]["hashes"]
+        assert mine[-1]["verified"] is False and "sha-256" in mine[-1]["hashes"]
         progress = [e["done"] for e in mine if e["event"] == "progress"]
         assert progress == sorted(progress) and progress[-1] == t.file.size
     # The result lines still go to stderr; stdout stays pure JSON.
@@ -377,8 +376,8 @@ def test_password_sources_precedence_in_the_cli(
     assert connect.calls == []
     assert "--password-file" in capsys.readouterr().err
     # A terminal is used to ask, unless --no-input.
-    monkeypatch.setattr(cli, "_stdin_isatty", lambda: True)
-    monkeypatch.setattr(config.getpass, "getpass", lambda prompt: "typed-pw")
+    monkeypatch.setattr(terminal, "stdin_isatty", lambda: True)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: "typed-pw")
     assert password_used() == "typed-pw"
     assert cli.main(["send", "--no-input", str(afile), BOB],
                     connect=fake_connect()) == errors.EXIT_USAGE
@@ -487,6 +486,46 @@ def test_receive_max_size_declines_larger_offers(tmp_path: Path,
     assert "max-size" in declined[0]["reason"]
 
 
+class PolicyClient(FakeClient):
+    """A client whose own accept policy declined one offer before the CLI saw it (as
+    jinglefs.client does for Settings.accept_from / max_size), then delivers ``offers``."""
+
+    def __init__(self, declined: OfferDeclined, offers: list[FakeOffer]) -> None:
+        super().__init__()
+        self.declined_event = declined
+        self.later = offers
+        self.delivered = asyncio.Event()
+
+    async def events(self) -> AsyncIterator[ClientEvent]:  # type: ignore[override]
+        yield self.declined_event
+        self.delivered.set()  # asked for more: the CLI has queued the declined offer
+        await asyncio.Event().wait()
+
+    async def offers(self) -> AsyncIterator[FakeOffer]:
+        await self.delivered.wait()
+        for offer in self.later:
+            yield offer
+
+
+def test_receive_reports_offers_the_client_declined(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    refused = OfferDeclined("d1", "mallory@evil.example/x", (FileInfo("evil.exe", 10),), False,
+                            NOT_ALLOWED, "mallory@evil.example is not in accept_from")
+    bob = offer_from(f"{BOB}/a", contents=[b"ok"])
+    rc = cli.main(["receive", "--json", "--accept-from", BOB, "--output", str(tmp_path)],
+                  connect=fake_connect(PolicyClient(refused, [bob])))
+    assert rc == 0 and bob.accepted_into == tmp_path
+    out, err = capsys.readouterr()
+    events = json_lines(out)
+    assert [(e["event"], e.get("offer_id")) for e in events if "offer_id" in e] == [
+        ("offer", "d1"), ("declined", "d1"), ("offer", bob.id)]
+    [declined] = [e for e in events if e["event"] == "declined"]
+    assert declined["reason"] == "mallory@evil.example is not in --accept-from"
+    assert events[-1]["received"] == 1 and events[-1]["declined"] == 1
+    assert "Declined offer from mallory@evil.example/x: mallory@evil.example is not in " \
+           "--accept-from" in err
+
+
 def test_receive_without_accept_from_or_tty_declines_everything(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     offer = offer_from(f"{BOB}/a")
@@ -501,7 +540,7 @@ def test_receive_without_accept_from_or_tty_declines_everything(
 def test_receive_prompt_on_a_tty_shows_display_safe_names(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(cli, "_stdin_isatty", lambda: True)
+    monkeypatch.setattr(terminal, "stdin_isatty", lambda: True)
     answers = iter(["y\n", "\n"])
     prompts: list[str] = []
 
@@ -509,7 +548,7 @@ def test_receive_prompt_on_a_tty_shows_display_safe_names(
         prompts.append(prompt)
         return next(answers)
 
-    monkeypatch.setattr(cli, "_read_answer", answer)
+    monkeypatch.setattr(terminal, "read_answer", answer)
     tricky = offer_from(f"{BOB}/a", "invoice\u202egpj.exe\x1b[31m", 1536, from_contact=False)
     second = offer_from(f"{BOB}/a", "second.txt")
     client = FakeClient(offers=[tricky, second], end_offers=True)
@@ -517,7 +556,8 @@ def test_receive_prompt_on_a_tty_shows_display_safe_names(
     assert rc == 0
     assert tricky.accepted_into == tmp_path and second.declined
     err = capsys.readouterr().err
-    assert "invoicegpj.exe[31m" in err and "1.5 KiB" in err and BOB in err
+    # Shown escaped, not obeyed (jinglefs.text.safe_text).
+    assert "invoice\\u202egpj.exe\\u001b[31m" in err and "1.5 KiB" in err and BOB in err
     assert "NOT in your contacts" in err
     assert "\u202e" not in err and "\x1b" not in err
     assert len(prompts) == 2 and "[y/N]" in prompts[0]
@@ -605,9 +645,9 @@ def test_account_add_list_remove_with_keyring(
 def test_account_add_prompts_twice_on_a_tty(isolated: MemoryKeyring,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JINGLEFS_PASSWORD")
-    monkeypatch.setattr(cli, "_stdin_isatty", lambda: True)
+    monkeypatch.setattr(terminal, "stdin_isatty", lambda: True)
     typed = iter(["pw-1", "pw-1", "pw-2", "pw-3"])
-    monkeypatch.setattr(cli.getpass, "getpass", lambda prompt: next(typed))
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: next(typed))
     assert cli.main(["account", "add", "alice@example.org"]) == 0
     assert isolated.store[("jinglefs", "alice@example.org")] == "pw-1"
     assert cli.main(["account", "add", "dave@example.org"]) == errors.EXIT_USAGE
@@ -691,8 +731,6 @@ def test_human_bar_on_a_tty_has_percent_speed_eta_and_path() -> None:
 
 
 def test_no_color_env_disables_colour(monkeypatch: pytest.MonkeyPatch) -> None:
-    from jinglefs.progress_view import use_color
-
     class Tty:
         def isatty(self) -> bool:
             return True
@@ -714,10 +752,14 @@ def test_parse_size_rejects(text: str) -> None:
         parse_size(text)
 
 
-def test_safe_text_strips_control_and_bidi() -> None:
-    assert safe_text("a\u202eb\u2066c\x1b[2Jd\x00\u200b") == "abc[2Jd"
-    assert safe_text("\x1b\x07") == "(unnamed)"
-    assert len(safe_text("x" * 1000)) <= 120
+def test_safe_text_escapes_control_and_bidi() -> None:
+    # One safe_text for the CLI and the GUI: invisible characters are shown as escapes (the
+    # CLI used to drop them), so a trick is visible instead of silently rewritten.
+    assert safe_text("a\u202eb\u2066c\x1b[2Jd\x00\u200b") == \
+        "a\\u202eb\\u2066c\\u001b[2Jd\\u0000\\u200b"
+    assert safe_text("") == "(no name)" and safe_text("  ") == "(no name)"
+    assert len(safe_text("x" * 1000)) <= 80
+    assert len(safe_text("x" * 1000, 120)) <= 120
 
 
 # --------------------------------------------------------------------------- the fakes

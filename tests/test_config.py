@@ -1,4 +1,4 @@
-"""jinglefs.config: account storage in config.toml, keyring secrets, password resolution."""
+"""jinglefs.config: account storage in config.toml (passwords: tests/test_login.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import keyring
 import pytest
-from keyring.backends import fail
 
 from jinglefs import config
 from jinglefs.errors import UsageError
@@ -26,10 +25,6 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Memory
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
-
-
-def no_keyring() -> None:
-    keyring.set_keyring(fail.Keyring())
 
 
 def test_dirs_follow_environment_overrides(tmp_path: Path) -> None:
@@ -121,109 +116,3 @@ def test_bad_port_is_a_usage_error() -> None:
     config.config_file().write_text('[[account]]\njid = "a@b.org"\nport = 70000\n')
     with pytest.raises(UsageError, match="port"):
         config.load_accounts()
-
-
-def test_config_file_never_contains_a_password(isolated: MemoryKeyring) -> None:
-    config.save_account(config.StoredAccount("alice@example.org"))
-    config.store_password("alice@example.org", "s3cret-pw")
-    assert "s3cret-pw" not in config.config_file().read_text()
-    assert isolated.store == {("jinglefs", "alice@example.org"): "s3cret-pw"}
-
-
-def test_keyring_store_get_delete() -> None:
-    config.store_password("Alice@Example.org", "pw")
-    assert config.get_password("alice@example.org/phone") == "pw"
-    assert config.delete_password("alice@example.org") is True
-    assert config.get_password("alice@example.org") is None
-    assert config.delete_password("alice@example.org") is False
-
-
-def test_no_keyring_raises_a_clear_error_and_stores_nothing(tmp_path: Path) -> None:
-    no_keyring()
-    assert not config.keyring_available()
-    with pytest.raises(config.KeyringUnavailable) as info:
-        config.store_password("alice@example.org", "pw-123")
-    assert isinstance(info.value, UsageError)
-    text = info.value.user_message
-    assert "--password-file" in text and "JINGLEFS_PASSWORD" in text
-    assert config.get_password("alice@example.org") is None
-    assert config.delete_password("alice@example.org") is False
-    for f in tmp_path.rglob("*"):
-        if f.is_file():
-            assert b"pw-123" not in f.read_bytes()
-
-
-def test_plaintext_keyring_backend_is_refused() -> None:
-    plain = type("PlaintextKeyring", (MemoryKeyring,), {"__module__": "keyrings.alt.file"})
-    keyring.set_keyring(plain())
-    with pytest.raises(config.KeyringUnavailable, match="plain text"):
-        config.store_password("alice@example.org", "pw")
-
-
-# --------------------------------------------------------------------------- resolution
-
-
-def _prompt_must_not_run(prompt: str) -> str:
-    raise AssertionError("prompted")
-
-
-def test_password_file_wins_over_everything(tmp_path: Path) -> None:
-    config.store_password("a@b.org", "from-keyring")
-    pw = tmp_path / "pw"
-    pw.write_text("from-file\r\nsecond line\n")
-    got = config.resolve_password("a@b.org", password_file=pw, interactive=True,
-                                  environ={"JINGLEFS_PASSWORD": "from-env"},
-                                  prompt=_prompt_must_not_run)
-    assert got == "from-file"
-
-
-def test_env_wins_over_keyring_and_prompt() -> None:
-    config.store_password("a@b.org", "from-keyring")
-    got = config.resolve_password("a@b.org", interactive=True,
-                                  environ={"JINGLEFS_PASSWORD": "from-env"},
-                                  prompt=_prompt_must_not_run)
-    assert got == "from-env"
-
-
-def test_keyring_wins_over_prompt() -> None:
-    config.store_password("a@b.org", "from-keyring")
-    got = config.resolve_password("a@b.org", interactive=True, environ={},
-                                  prompt=_prompt_must_not_run)
-    assert got == "from-keyring"
-
-
-def test_prompt_only_when_interactive() -> None:
-    asked: list[str] = []
-
-    def prompt(text: str) -> str:
-        asked.append(text)
-        return "typed"
-
-    assert config.resolve_password("a@b.org", interactive=True, environ={},
-                                   prompt=prompt) == "typed"
-    assert asked == ["Password for a@b.org: "]
-    with pytest.raises(UsageError) as info:
-        config.resolve_password("a@b.org", interactive=False, environ={}, prompt=prompt)
-    assert len(asked) == 1
-    msg = str(info.value)
-    assert "--password-file" in msg and "JINGLEFS_PASSWORD" in msg and "account add" in msg
-
-
-def test_no_keyring_still_resolves_from_env() -> None:
-    no_keyring()
-    assert config.resolve_password("a@b.org", environ={"JINGLEFS_PASSWORD": "e"}) == "e"
-    with pytest.raises(UsageError):
-        config.resolve_password("a@b.org", environ={})
-
-
-@pytest.mark.parametrize("content", ["", "\n", "\nsecond"])
-def test_empty_password_file_is_refused(tmp_path: Path, content: str) -> None:
-    pw = tmp_path / "pw"
-    pw.write_text(content)
-    with pytest.raises(UsageError, match="empty"):
-        config.resolve_password("a@b.org", password_file=pw, environ={})
-
-
-def test_missing_password_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="cannot read the password file"):
-        config.resolve_password("a@b.org", password_file=tmp_path / "nope", environ={})

@@ -1,8 +1,10 @@
 """ClientBridge: the only object in the app that talks to a :class:`ClientLike`.
 
-It owns the connection (and reconnects by itself), turns the façade's async events
-into Qt signals, and keeps one :class:`TransferRecord` per live transfer.  Every façade
-call runs as an asyncio task on the qasync loop, so no slot ever waits for the network.
+It logs in and follows the client's connection state (the client reconnects by itself,
+:attr:`Settings.reconnect_delays`; the bridge only reacts to its ConnectionLost /
+Reconnected events), turns the façade's async events into Qt signals, and keeps one
+:class:`TransferRecord` per live transfer.  Every façade call runs as an asyncio task on
+the qasync loop, so no slot ever waits for the network.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
@@ -23,13 +26,14 @@ from jinglefs.api import (
     ConnectionLost,
     Contact,
     ContactsChanged,
+    OfferDeclined,
     OfferLike,
     OfferReceived,
     Reconnected,
     Settings,
     TransferLike,
 )
-from jinglefs.errors import AuthError, Cancelled, ConnectError, Declined, JingleFSError
+from jinglefs.errors import AuthError, ConnectError, JingleFSError, kind_of, message_for
 from jinglefs.events import Direction
 
 from .aio import spawn
@@ -46,9 +50,6 @@ CONNECTING = "connecting"
 ONLINE = "online"
 LOST = "lost"
 AUTH_FAILED = "auth-failed"
-
-#: Seconds between reconnection attempts (the last one repeats).
-RECONNECT_DELAYS: tuple[float, ...] = (2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 async def default_connect(account: Account, settings: Settings) -> ClientLike:
@@ -76,18 +77,20 @@ def connect_error_text(exc: BaseException, account: Account) -> str:
     return f"Could not connect to {safe_text(where)}: {safe_text(str(exc) or type(exc).__name__)}"
 
 
+def lost_text(ev: ConnectionLost) -> str:
+    """The status line while the client is offline and trying again."""
+    when = f" in {ev.retry_in:.0f} s" if ev.retry_in is not None and ev.retry_in >= 1 else ""
+    return f"Connection lost ({safe_text(ev.reason, 200)}). Reconnecting{when}…"
+
+
 def failure_kind(exc: BaseException) -> str:
-    if isinstance(exc, Declined):
-        return "declined"
-    if isinstance(exc, Cancelled):
-        return "cancelled"
-    return "failed"
+    """The error kind stored on a row (``jinglefs.errors.ERROR_KINDS``)."""
+    return kind_of(exc)
 
 
 def failure_text(exc: BaseException) -> str:
-    if isinstance(exc, JingleFSError):
-        return exc.user_message
-    return str(exc) or type(exc).__name__
+    """The sentence shown on a row (``jinglefs.errors.ERROR_KINDS``)."""
+    return message_for(exc)
 
 
 def record_for(t: TransferLike) -> TransferRecord:
@@ -111,67 +114,86 @@ class ClientBridge(QObject):
     notice = Signal(str)
 
     def __init__(self, connect: ConnectFn = default_connect, settings: Settings | None = None,
-                 reconnect_delays: Sequence[float] = RECONNECT_DELAYS,
+                 reconnect_delays: Sequence[float] | None = None,
                  parent: QObject | None = None) -> None:
+        """``reconnect_delays``, when given, replaces ``settings.reconnect_delays``: the
+        policy of the client's reconnect loop."""
         super().__init__(parent)
         self._connect = connect
         self.settings = settings or Settings()
-        self._delays = tuple(reconnect_delays) or (0.0,)
+        if reconnect_delays is not None:
+            self.settings = replace(self.settings, reconnect_delays=tuple(reconnect_delays))
         self.client: ClientLike | None = None
         self.account: Account | None = None
         self.contacts: list[Contact] = []
         self.state = OFFLINE
-        self.state_detail = ""
-        self._supervisor: asyncio.Task[None] | None = None
+        self._follower: asyncio.Task[None] | None = None
         self._live: dict[str, tuple[TransferLike, TransferRecord]] = {}
         self._ids = itertools.count(1)
         self._closing = False
 
     # -- connection ---------------------------------------------------------------------
     def _set_state(self, state: str, detail: str = "") -> None:
-        self.state, self.state_detail = state, detail
+        self.state = state
         self.stateChanged.emit(state, detail)
 
-    async def _connect_once(self, account: Account) -> ClientLike:
+    async def _connect_once(self, account: Account, *, keep_trying: bool) -> ClientLike:
         limit = self.settings.timeouts.connect + 5.0
+        settings = replace(self.settings, retry_first_login=keep_trying)
         try:
-            return await asyncio.wait_for(self._connect(account, self.settings), limit)
+            return await asyncio.wait_for(self._connect(account, settings), limit)
         except TimeoutError:
             raise ConnectError(f"no answer within {int(limit)} s") from None
 
     async def login(self, account: Account) -> None:
         """Connect now; raises (AuthError, ConnectError…) so a dialog can show why.
 
-        On success the bridge keeps the connection up by itself from then on.
+        On success the client keeps the connection up by itself from then on.
         """
-        await self._stop_supervisor()
+        await self._log_in(account, keep_trying=False)
+
+    def start(self, account: Account) -> None:
+        """Connect in the background with a stored account; while the server is
+        unreachable the client keeps trying (and the state says why)."""
+        spawn(self._start(account))
+
+    async def _start(self, account: Account) -> None:
+        with contextlib.suppress(Exception):  # stateChanged already said why
+            await self._log_in(account, keep_trying=True)
+
+    async def _log_in(self, account: Account, *, keep_trying: bool) -> None:
+        await self._stop_following()
         self.account = account
         self._set_state(CONNECTING, f"Connecting as {safe_text(account.jid)}…")
         try:
-            client = await self._connect_once(account)
+            client = await self._connect_once(account, keep_trying=keep_trying)
         except AuthError as exc:
             self._set_state(AUTH_FAILED, connect_error_text(exc, account))
             raise
         except Exception as exc:
             self._set_state(OFFLINE, connect_error_text(exc, account))
             raise
-        self._supervisor = spawn(self._supervise(account, client))
+        self.client = client
+        events = client.events()
+        if client.online:  # else its first event is the ConnectionLost that says why
+            self._online()
+        self._follower = spawn(self._follow(client, events))
 
-    def start(self, account: Account) -> None:
-        """Connect in the background with a stored account, retrying while unreachable."""
-        spawn(self._start(account))
-
-    async def _start(self, account: Account) -> None:
+    async def _follow(self, client: ClientLike, events: AsyncIterator[object]) -> None:
+        reason = "The connection to the server was closed."
         try:
-            await self.login(account)
-        except AuthError:
-            pass  # stateChanged(AUTH_FAILED) already told the window to ask again
+            async for ev in events:
+                self._handle(ev)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
-            if not self._closing:
-                self._supervisor = spawn(self._supervise(account, None, first_error=exc))
+            reason = f"Connection lost: {failure_text(exc)}."
+        if self.client is client and not self._closing:  # the client is gone
+            await self._drop_client()
+            self._set_state(OFFLINE, reason)
 
-    async def _stop_supervisor(self) -> None:
-        task, self._supervisor = self._supervisor, None
+    async def _stop_following(self) -> None:
+        task, self._follower = self._follower, None
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -186,39 +208,6 @@ class ClientBridge(QObject):
             except Exception as exc:
                 logger.debug("closing the old client: %s", exc)
 
-    async def _supervise(self, account: Account, client: ClientLike | None,
-                         first_error: BaseException | None = None) -> None:
-        attempt = 0
-        reason = connect_error_text(first_error, account) if first_error else ""
-        while not self._closing:
-            if client is None:
-                delay = self._delays[min(attempt, len(self._delays) - 1)]
-                attempt += 1
-                self._set_state(LOST, f"{reason} Reconnecting in {int(delay)} s…".strip())
-                await asyncio.sleep(delay)
-                self._set_state(CONNECTING, f"Reconnecting as {safe_text(account.jid)}…")
-                try:
-                    client = await self._connect_once(account)
-                except AuthError as exc:
-                    self._set_state(AUTH_FAILED, connect_error_text(exc, account))
-                    return
-                except Exception as exc:
-                    reason = connect_error_text(exc, account)
-                    continue
-            attempt = 0
-            self.client = client
-            self._online()
-            try:
-                async for ev in client.events():
-                    self._handle(ev)
-                reason = "The connection to the server was closed."
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                reason = f"Connection lost: {failure_text(exc)}."
-            await self._drop_client()
-            client = None
-
     def _online(self) -> None:
         assert self.client is not None
         self._set_state(ONLINE, f"Online as {safe_text(self.client.jid)}")
@@ -228,12 +217,20 @@ class ClientBridge(QObject):
     def _handle(self, ev: object) -> None:
         if isinstance(ev, OfferReceived):
             self.offerReceived.emit(ev.offer)
+        elif isinstance(ev, OfferDeclined):  # Settings.accept_from / max_size
+            n = len(ev.files)
+            what = safe_text(ev.files[0].name, 60) if n == 1 else f"{n} files"
+            self.notice.emit(f"Declined {what} from {safe_text(ev.peer)}: "
+                             f"{safe_text(ev.reason, 200)}")
         elif isinstance(ev, ContactsChanged):
             self.contacts = list(ev.contacts)
             self.contactsChanged.emit()
         elif isinstance(ev, ConnectionLost):
-            self._set_state(LOST, f"Connection lost ({safe_text(ev.reason, 200)}). "
-                                  "Reconnecting…")
+            if ev.refused and self.account is not None:  # the client stopped trying
+                self._set_state(AUTH_FAILED,
+                                connect_error_text(AuthError(ev.reason), self.account))
+            else:
+                self._set_state(LOST, lost_text(ev))
         elif isinstance(ev, Reconnected):
             self._online()
 
@@ -244,7 +241,7 @@ class ClientBridge(QObject):
             if rec.can_cancel:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(t.cancel(), 3.0)
-        await self._stop_supervisor()
+        await self._stop_following()
         self._set_state(OFFLINE, "Offline")
 
     # -- transfers -----------------------------------------------------------------------
@@ -265,7 +262,7 @@ class ClientBridge(QObject):
                     placeholders: list[TransferRecord]) -> None:
         client = self.client
         try:
-            if client is None:
+            if client is None or not client.online:
                 raise ConnectError("not connected to the server right now")
             transfers = await client.send_files(recipient, paths)
         except Exception as exc:
@@ -324,7 +321,3 @@ class ClientBridge(QObject):
         self._live.pop(rec.id, None)
         self.transferChanged.emit(rec)
         self.transferFinished.emit(rec)
-
-    def live_transfer(self, record_id: str) -> TransferLike | None:
-        entry = self._live.get(record_id)
-        return entry[0] if entry else None

@@ -204,7 +204,7 @@ class TransferListModel(QAbstractTableModel):
                 return rec.display_peer
             return self._text(rec, col) or None
         if role == Qt.ItemDataRole.ForegroundRole and col == self.STATUS:
-            if rec.state == "failed":
+            if rec.is_finished and not rec.succeeded:
                 return QColor("#b3261e")
             if rec.succeeded and rec.verified:
                 return QColor("#2e7d32")

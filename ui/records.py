@@ -6,25 +6,29 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from jinglefs.errors import Cancelled, Declined, kind_of
 from jinglefs.events import (
+    FINAL_STATES,
     Accepted,
     Completed,
     Direction,
     Failed,
-    Offered,
     PathKind,
     Progress,
     TransferEvent,
     TransferState,
     TransportSelected,
     Verified,
+    next_state,
 )
 
 from .text import human_eta, human_rate, human_size, safe_text
 
 #: A send that was dropped but whose offer has not been made yet.
 PREPARING = "preparing"
-FINISHED_STATES = (TransferState.COMPLETED.value, TransferState.FAILED.value)
+FINISHED_STATES = tuple(s.value for s in FINAL_STATES)
+_CANCELLED = kind_of(Cancelled)
+_DECLINED = kind_of(Declined)
 
 
 @dataclass
@@ -61,6 +65,18 @@ class TransferRecord:
         return self.state == TransferState.COMPLETED.value
 
     @property
+    def cancelled(self) -> bool:
+        return self.error == _CANCELLED
+
+    @property
+    def transfer_state(self) -> TransferState:
+        """``state`` as a TransferState (a placeholder counts as offered)."""
+        try:
+            return TransferState(self.state)
+        except ValueError:
+            return TransferState.OFFERED
+
+    @property
     def can_cancel(self) -> bool:
         return self.live and not self.is_finished and self.state != PREPARING
 
@@ -73,18 +89,17 @@ class TransferRecord:
         return max(0.0, min(1.0, self.done / self.size))
 
     def apply(self, ev: TransferEvent) -> None:
-        """Update the row from one façade event."""
-        if isinstance(ev, Offered):
-            self.state = TransferState.OFFERED.value
-        elif isinstance(ev, Accepted):
-            self.state = TransferState.CONNECTING.value
+        """Update the row from one façade event; the state follows ``next_state``."""
+        if self.is_finished:
+            return  # the final event was the last one
+        self.state = next_state(self.transfer_state, ev).value
+        if isinstance(ev, Accepted):
             self.done = ev.offset
         elif isinstance(ev, TransportSelected):
             self.path_kind = ev.path
             self.path_detail = ev.detail
             self.encrypted = ev.encrypted or ev.path.encrypted
         elif isinstance(ev, Progress):
-            self.state = TransferState.TRANSFERRING.value
             self.done = ev.done
             if ev.total > 0:
                 self.size = ev.total
@@ -95,12 +110,9 @@ class TransferRecord:
                 self.eta = max(0.0, (self.size - self.done) / ev.rate)
             else:
                 self.eta = None
-            if self.size and self.done >= self.size:
-                self.state = TransferState.VERIFYING.value
         elif isinstance(ev, Verified):
             self.verified = True
         elif isinstance(ev, Completed):
-            self.state = TransferState.COMPLETED.value
             self.local_path = ev.path or self.local_path
             self.size = ev.size
             self.done = ev.size
@@ -163,9 +175,9 @@ class TransferRecord:
             return "Checking…"
         if st == TransferState.COMPLETED.value:
             return "Done, verified ✓" if self.verified else "Done (not verified)"
-        if self.error == "cancelled":
+        if self.cancelled:
             return "Cancelled" + (f": {safe_text(self.reason, 200)}" if self.reason else "")
-        if self.error == "declined":
+        if self.error == _DECLINED:
             return "Declined"
         return "Failed: " + safe_text(self.reason or "unknown error", 200)
 

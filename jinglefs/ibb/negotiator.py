@@ -35,7 +35,7 @@ class IbbNegotiator:
     @property
     def _opener(self) -> bool:
         # XEP-0261 §2.2: the initiator opens the bytestream; Conversations and Dino open
-        # from the Jingle initiator whatever the file's direction (protocol.md §7.1).
+        # from the Jingle initiator whatever the file's direction (docs/protocol.md §8.1).
         return self.ctx.role is Role.INITIATOR
 
     def _expect(self) -> None:
@@ -52,7 +52,7 @@ class IbbNegotiator:
 
     async def answer(self, remote: TransportPayload) -> TransportPayload:
         assert isinstance(remote, IbbTransport)
-        # XEP-0261 §2.1: we may lower the block size, never raise it; the sid is echoed
+        # XEP-0261 §2.2: we may lower the block size, never raise it; the sid is echoed
         # (Conversations#3514).
         self.params = IbbTransport(sid=remote.sid,
                                    block_size=min(remote.block_size,
@@ -63,12 +63,12 @@ class IbbNegotiator:
     def remote_answer(self, remote: TransportPayload) -> None:
         assert self.params is not None
         if isinstance(remote, IbbTransport) and remote.block_size < self.params.block_size:
-            # The peer lowered the block size (XEP-0261 §2.1).  An expected stream
+            # The peer lowered the block size (XEP-0261 §2.2).  An expected stream
             # accepts an <open/> with a smaller block size, so nothing else changes.
             self.params = replace(self.params, block_size=remote.block_size)
 
     def transport_info(self, payload: TransportPayload) -> None:
-        # XEP-0261 §2.3 allows a new IBB sid via transport-info; no client uses it.
+        # XEP-0261 §2.4 allows a new IBB sid via transport-info; no client uses it.
         return
 
     async def connect(self) -> Connected:

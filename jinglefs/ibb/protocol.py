@@ -2,7 +2,7 @@
 
 Nothing here does I/O or reads a clock.  It answers questions:
 
-* what block size to use (XEP-0261 §2.1: the responder may lower the offered size,
+* what block size to use (XEP-0261 §2.2: the responder may lower the offered size,
   never raise it; XEP-0047 §2.1: at most 65535 bytes);
 * whether an ``<open/>`` matches what Jingle agreed (XEP-0261 §2.2);
 * the per-direction ``seq`` counter (XEP-0047 §2.2: 16-bit, starts at 0, wraps
@@ -49,7 +49,7 @@ __all__ = [
 
 #: XEP-0047 §2.1: "block-size ... MUST NOT be greater than 65535".
 MAX_BLOCK_SIZE = 65535
-#: XEP-0047 §2.1 recommends 4096 (and every client in protocol.md §7.2 uses 4096 or 8192).
+#: XEP-0047 §5 recommends 4096 (and every client in docs/protocol.md §8.3 uses 4096 or 8192).
 DEFAULT_BLOCK_SIZE = 4096
 #: XEP-0047 §2.2: seq is an unsignedShort that wraps to 0 after 65535.
 SEQ_MODULUS = 65536
@@ -88,7 +88,7 @@ def parse_block_size(value: str | int | None) -> int:
 
 
 def negotiate_block_size(offered: int, limit: int = MAX_BLOCK_SIZE) -> int:
-    """The block size to answer an offer with (XEP-0261 §2.1).
+    """The block size to answer an offer with (XEP-0261 §2.2).
 
     The responder may lower the offered size to its own ``limit`` but never raise it
     (Conversations#3514 is what happens otherwise), and nothing exceeds 65535.
@@ -103,7 +103,7 @@ def check_open_block_size(requested: str | int | None, negotiated: int) -> int:
     """Validate the ``block-size`` of an IBB ``<open/>`` against the Jingle agreement.
 
     XEP-0261 §2.2: a bigger block size than negotiated is refused with
-    ``resource-constraint`` (XEP-0047 §2.1 Example 3 uses error type ``modify``).
+    ``resource-constraint`` (XEP-0047 §2.1 Example 4 uses error type ``modify``).
     A smaller one is accepted and becomes the limit for data chunks.
     """
     size = parse_block_size(requested)
@@ -134,7 +134,7 @@ def parse_seq(value: str | None) -> int:
     """A ``seq`` attribute as a non-negative int.
 
     Values above 65535 are *not* rejected here: Conversations' sender never wraps
-    (protocol.md §7.2), so it sends 65536, 65537, ... and :func:`seq_acceptable`
+    (docs/protocol.md §8.3), so it sends 65536, 65537, ... and :func:`seq_acceptable`
     decides whether such a value is the expected one.
     """
     if value is None or not _DIGITS.fullmatch(value.strip()):
@@ -146,7 +146,7 @@ def parse_seq(value: str | None) -> int:
 def seq_acceptable(seq: int, count: int) -> bool:
     """Whether ``seq`` is valid for the ``count``-th block (0-based) in one direction.
 
-    XEP-0047 §2.2 says ``seq`` wraps at 65536; protocol.md §7.2 says be lenient with
+    XEP-0047 §2.2 says ``seq`` wraps at 65536; docs/protocol.md §8.3 says be lenient with
     peers that do not wrap: accept ``seq == count`` (non-wrapping counter) or
     ``seq == count % 65536`` (spec).  The two differ only from the 65537th block on.
     """
@@ -167,11 +167,6 @@ class SendSeq:
             raise LocalProtocolError(f"seq cannot start at {start}")
         self._value = start
         self._wrap = wrap
-
-    @property
-    def peek(self) -> int:
-        """The ``seq`` the next block will carry."""
-        return self._value
 
     def take(self) -> int:
         """Return the ``seq`` for the next block and advance."""
@@ -273,7 +268,7 @@ class ReceiveState:
 def answer_offer(offer: IbbTransport, limit: int = MAX_BLOCK_SIZE) -> IbbTransport:
     """Our ``<transport/>`` answering an IBB offer (session-accept / transport-accept).
 
-    XEP-0261 §2.1 and protocol.md §16 trap 8: same ``sid`` and ``stanza``, block size
+    XEP-0261 §2.2 and docs/protocol.md §15.8: same ``sid`` and ``stanza``, block size
     lowered to ``limit`` if needed, never raised.
     """
     return IbbTransport(sid=validate_sid(offer.sid),

@@ -34,6 +34,7 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher.base import MatcherBase
 
 from ..errors import LocalProtocolError, RemoteProtocolError, StreamClosed
+from ..jid import bare_jid
 from ..jingle import ns
 from .protocol import MAX_BLOCK_SIZE, validate_sid
 from .stream import AckCallback, IbbError, IbbRouter, IbbStream, StreamState
@@ -67,10 +68,6 @@ def _normalize_jid(jid: str) -> str:
         return str(JID(jid).full)
     except Exception:  # noqa: BLE001 - slixmpp raises InvalidJID (and others) on junk
         return jid
-
-
-def _bare(jid: str) -> str:
-    return jid.split("/", 1)[0]
 
 
 class _IqReply:
@@ -172,7 +169,7 @@ class IbbService:
     """XEP-0047 bytestreams for the Jingle session, on one slixmpp connection.
 
     ``window``: data IQs kept outstanding per stream (XEP-0047 §2.2 lets the sender
-    not wait, protocol.md §7.2: Conversations uses 3).  ``max_block_size``: the largest
+    not wait, docs/protocol.md §8.3: Conversations uses 3).  ``max_block_size``: the largest
     block size we agree to (≤ 65535).  ``iq_timeout``: how long any of our IQs may go
     unanswered.  ``recv_buffer``: received bytes held for a slow reader before acks stop.
     Call :meth:`expect` / :meth:`open` from the connection's running event loop.
@@ -334,7 +331,7 @@ class IbbService:
         if sender == peer:
             return True
         sender = _normalize_jid(sender)
-        return sender in (peer, _bare(peer), _bare(peer).rpartition("@")[2])
+        return sender in (peer, bare_jid(peer), bare_jid(peer).rpartition("@")[2])
 
     def _stanza_error(self, el: ET.Element) -> IbbError:
         error = el.find(f"{{{self._client_ns}}}error")

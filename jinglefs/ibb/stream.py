@@ -51,7 +51,7 @@ class IbbError(StreamClosed):
         super().__init__(msg)
         #: The RFC 6120 condition the peer answered with (None for timeouts, lost links).
         self.condition = condition
-        #: RFC 6120 error type; ``wait`` means "retry later" (XEP-0047 §3: renegotiate).
+        #: RFC 6120 error type; ``wait`` means "retry later" (XEP-0047 §2.2: renegotiate).
         self.error_type = error_type
 
 
@@ -158,6 +158,11 @@ class IbbStream:
     # ------------------------------------------------------------------ introspection
 
     @property
+    def is_open(self) -> bool:
+        """Whether bytes may flow (read through a method: awaits in between may change it)."""
+        return self._state is StreamState.OPEN
+
+    @property
     def state(self) -> StreamState:
         return self._state
 
@@ -229,7 +234,7 @@ class IbbStream:
                 err = IbbError(f"<open/> failed: {err}")
             self._fail(err)
             raise err
-        if self._state is not StreamState.OPEN:  # aclose()d or failed meanwhile
+        if not self.is_open:  # aclose()d or failed meanwhile
             self._raise_if_failed()
             raise StreamClosed(f"In-Band Bytestream {self.sid!r} is {self._state.value}")
 
@@ -479,7 +484,7 @@ class IbbStream:
 
 
 class IbbRouter:
-    """Routes the peer's IBB stanzas to streams by (peer, sid) (XEP-0047 §2–§3 error rules).
+    """Routes the peer's IBB stanzas to streams by (peer, sid) (XEP-0047 §2.1–§2.3 error rules).
 
     ``normalize`` maps a JID string to its canonical form (the XMPP glue passes a JID
     normaliser); keys and incoming ``from`` addresses go through it.

@@ -5,7 +5,9 @@ Everything about ICE lives here:
 * :mod:`.protocol` — pure: the ``<transport/>`` payloads (XEP-0176 candidates, XEP-0320
   fingerprints, XEP-0215 servers);
 * :mod:`.channel`  — aioice + aiortc: gathering, checks, DTLS, SCTP, one data channel as a
-  byte stream (the only module, with its fence of library internals, that imports them);
+  byte stream (public API of both only);
+* :mod:`._aiortc`  — the fence: every aioice/aiortc internal jinglefs needs, each explained
+  (canaries in tests/ice); with :mod:`.channel` the only module that imports them;
 * :mod:`.servers`  — the XMPP glue: STUN/TURN from our server (XEP-0215);
 * :mod:`.negotiator` — the rung: trickle, answer and connect for the session driver.
 """

@@ -1,10 +1,10 @@
 """The ICE rung: a WebRTC data channel (ICE + DTLS + SCTP) driven straight from Jingle payloads.
 
-Signalled like Conversations (protocol.md §5.4):
+Signalled like Conversations (docs/protocol.md §6.4):
 :class:`~jinglefs.jingle.ice.WebRtcDataChannelTransport` carries ufrag/pwd, candidates and
 the XEP-0320 fingerprint; no SDP is ever built.  The stack is aiortc's ORTC objects
 (``RTCIceTransport`` → ``RTCDtlsTransport`` → ``RTCSctpTransport`` → ``RTCDataChannel``) on
-top of an aioice agent that this module subclasses for two things:
+top of an aioice agent with two additions (:class:`._aiortc.JingleIceConnection`):
 
 * ``host_addresses``: gather host candidates on the given addresses only.  aioice's own
   ``get_host_addresses`` skips 127.0.0.1, so loopback tests and benchmarks pass
@@ -26,15 +26,18 @@ top of an aioice agent that this module subclasses for two things:
   (relay only) connect median 0.37 s -> 1.05 s.
 
 The SCTP association acknowledges every second packet (delayed SACK, RFC 4960 §6.2) instead
-of aiortc's one SACK per packet; see :class:`_SctpTransport`.
+of aiortc's one SACK per packet; see :class:`._aiortc.DelayedSackSctpTransport`.
 
-Roles: initiator = ICE controlling (protocol.md §5.1); DTLS per RFC 5763 §5 / RFC 8842 §5: the
+Everything here uses the public API of aiortc and aioice; what needs their internals is in
+:mod:`._aiortc` (the fence), each item with why and the versions it was checked against.
+
+Roles: initiator = ICE controlling (docs/protocol.md §6.1); DTLS per RFC 5763 §5 / RFC 8842 §5: the
 initiator offers ``setup='actpass'``, the responder answers ``active`` (DTLS client), or
 ``passive`` when the offer said ``active``.  The peer's certificate is checked against the
 Jingle fingerprint inside the DTLS handshake, before SCTP starts, so no file byte can flow on a
 mismatch (RFC 8122 §5).
 
-Data channels (protocol.md §5.4): each side opens one DCEP channel (RFC 8832), label ``test``,
+Data channels (docs/protocol.md §6.5): each side opens one DCEP channel (RFC 8832), label ``test``,
 protocol ``xmpp-jingle``; the stream writes binary messages into its own channel and reads from
 the channel the peer announced (the last one, like Conversations).  No framing, no EOF marker.
 """
@@ -47,11 +50,11 @@ import enum
 import logging
 import secrets
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from aioice import Candidate, Connection, TransportPolicy
+from aioice import Candidate, TransportPolicy
 from aiortc import (
     RTCCertificate,
     RTCDataChannel,
@@ -59,16 +62,15 @@ from aiortc import (
     RTCDtlsFingerprint,
     RTCDtlsParameters,
     RTCDtlsTransport,
-    RTCIceGatherer,
     RTCIceParameters,
     RTCIceTransport,
+    RTCSctpCapabilities,
     RTCSctpTransport,
 )
-from aiortc.rtcdtlstransport import X509_DIGEST_ALGORITHMS, certificate_digest
-from aiortc.rtcsctptransport import RTCSctpCapabilities
 
 from ..errors import CandidatesFailed, StreamClosed, TransportError
 from ..events import PathKind
+from . import _aiortc as fence
 from .protocol import (
     DtlsFingerprint,
     IceCandidate,
@@ -80,6 +82,7 @@ from .protocol import (
 
 __all__ = [
     "IceDataChannelStream",
+    "IceHooks",
     "IceServers",
     "IceSession",
     "SelectedPair",
@@ -88,19 +91,43 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Conversations keeps ``bufferedAmount`` at or below 256 KiB (protocol.md §5.4).
+#: Conversations keeps ``bufferedAmount`` at or below 256 KiB (docs/protocol.md §6.5).
 BUFFER_LIMIT = 256 * 1024
 #: What we accept (RFC 8841 §6 max-message-size); aiortc's own LOCAL_MAX_MESSAGE_SIZE.
 LOCAL_MAX_MESSAGE_SIZE = 262144
-#: Conversations' channel label and sub-protocol (protocol.md §5.4).
+#: Conversations' channel label and sub-protocol (docs/protocol.md §6.5).
 CHANNEL_LABEL = "test"
 CHANNEL_PROTOCOL = "xmpp-jingle"
 #: Remote candidates kept per session (all payloads together); the rest is ignored.
 MAX_REMOTE_CANDIDATES = 64
 #: Longest wait for a delayed SACK (RFC 4960 §6.2 allows 200 ms).
-SACK_DELAY = 0.01
+SACK_DELAY = fence.SACK_DELAY
 #: How long aclose() waits for sent data to be acknowledged before aborting SCTP.
 DRAIN_TIMEOUT = 5.0
+
+
+class Cancellable(Protocol):
+    """What a scheduled call returns (``asyncio.TimerHandle`` has it)."""
+
+    def cancel(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class IceHooks:
+    """Seams for tests: each replaces a wait whose length production picks, so that a test
+    decides the order of events instead of sleeping.  The defaults are production's.
+
+    :param gather_gate: awaited before gathering starts (in production gathering takes as
+        long as STUN/TURN servers make it: up to 5 s when one does not answer).
+    :param call_later: schedules the end-of-candidates grace (``call_later(seconds,
+        callback)`` returning something with ``cancel()``); default: the running loop's.
+    :param relay_gate: awaited by each relay check of the controlling agent instead of the
+        ``relay_delay`` hold (relay checks start when it returns).
+    """
+
+    gather_gate: Callable[[], Awaitable[object]] | None = None
+    call_later: Callable[[float, Callable[[], None]], Cancellable] | None = None
+    relay_gate: Callable[[], Awaitable[object]] | None = None
 
 
 class _Stage(enum.Enum):
@@ -130,119 +157,6 @@ class SelectedPair:
     def detail(self) -> str:
         (lh, lp), (rh, rp) = self.local_address, self.remote_address
         return f"{self.local_type} {lh}:{lp} -> {self.remote_type} {rh}:{rp}"
-
-
-# ---------------------------------------------------------------------------------------------
-# aioice agent with fixed host addresses and "direct before relay"
-
-
-def _involves_relay(pair: Any) -> bool:
-    return bool(pair.local_candidate.type == "relay" or pair.remote_candidate.type == "relay")
-
-
-class _JingleIceConnection(Connection):
-    """aioice ``Connection`` + ``host_addresses`` + relay hold (see the module docstring)."""
-
-    def __init__(
-        self,
-        *,
-        host_addresses: Sequence[str] | None,
-        relay_delay: float,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self._host_addresses = list(host_addresses) if host_addresses is not None else None
-        self._relay_delay = relay_delay
-        self._relay_release_at: float | None = None
-
-    async def gather_candidates(self) -> None:
-        if self._host_addresses is None:
-            await super().gather_candidates()
-            return
-        # Same as aioice's gather_candidates() except for the address list.
-        if self._local_candidates_start:
-            return
-        self._local_candidates_start = True
-        addresses = self._host_addresses if self._transport_policy == TransportPolicy.ALL else []
-        for component in sorted(self._components):
-            self._local_candidates += await self.get_component_candidates(
-                component=component, addresses=addresses
-            )
-        self._local_candidates_end = True
-
-    async def connect(self) -> None:
-        self._relay_release_at = asyncio.get_running_loop().time() + self._relay_delay
-        await super().connect()
-
-    def _direct_pairs_exhausted(self) -> bool:
-        if self._remote_candidates_expected():
-            return False
-        return all(p.state == p.State.FAILED for p in self._check_list if not _involves_relay(p))
-
-    async def check_start(self, pair: Any) -> None:
-        if self.ice_controlling and self._relay_release_at is not None and _involves_relay(pair):
-            loop = asyncio.get_running_loop()
-            while loop.time() < self._relay_release_at and not self._direct_pairs_exhausted():
-                # The pair stays Waiting: a direct nomination cancels this task (RFC 8445 §8.1.2).
-                await asyncio.sleep(min(0.05, self._relay_release_at - loop.time()))
-        await super().check_start(pair)
-
-
-class _SctpTransport(RTCSctpTransport):
-    """aiortc's SCTP with optional delayed SACKs (RFC 4960 §6.2).
-
-    aiortc acknowledges every DATA packet at once, which costs one DTLS record + sendto on the
-    receiver and one SACK parse on the sender per ~1.2 kB.  With ``delayed_sack`` the SACK for
-    an odd packet waits for the next packet or :data:`SACK_DELAY` seconds, whichever comes
-    first ("at least every second packet", well within the 200 ms limit); gaps and duplicates
-    are still reported at once (RFC 4960 §6.7).  This is what usrsctp/dcsctp (libwebrtc) do as
-    receivers anyway.  On by default: benchmarks/ice.py measured 1.4-1.5x more bytes per
-    CPU-second with it (the receiver's SACK path was ~35 % of its busy time).
-    """
-
-    def __init__(self, transport: RTCDtlsTransport, port: int, delayed_sack: bool) -> None:
-        super().__init__(transport, port)
-        self._delayed_sack = delayed_sack
-        self._sack_held = False
-        self._sack_timer: asyncio.TimerHandle | None = None
-        self._sack_task: asyncio.Future[None] | None = None  # a reference keeps it alive
-
-    async def _send_sack(self) -> None:
-        if (
-            self._delayed_sack
-            and not self._sack_held
-            and not self._sack_misordered
-            and not self._sack_duplicates
-        ):
-            self._sack_held = True
-            if self._sack_timer is None:
-                loop = asyncio.get_running_loop()
-                self._sack_timer = loop.call_later(SACK_DELAY, self._sack_timer_fired)
-            return
-        self._sack_held = False
-        await super()._send_sack()
-
-    def _sack_timer_fired(self) -> None:
-        self._sack_timer = None
-        if (
-            self._sack_held
-            and self._sack_needed
-            and self.state == "connected"
-            and self.transport.state == "connected"
-        ):
-            self._sack_task = asyncio.ensure_future(self._flush_held_sack())
-
-    async def _flush_held_sack(self) -> None:
-        try:
-            await self._send_sack()
-        except Exception:  # DTLS ended meanwhile (close_notify, ICE consent lost): nothing to ack
-            logger.debug("delayed SACK not sent", exc_info=True)
-
-    async def stop(self) -> None:
-        if self._sack_timer is not None:
-            self._sack_timer.cancel()
-            self._sack_timer = None
-        await super().stop()
 
 
 def _to_aioice(c: IceCandidate) -> Candidate:
@@ -309,7 +223,8 @@ class IceSession:
     :param message_size: bytes per data channel message, capped by the peer's max-message-size.
         Conversations sends 4096; larger messages save per-message work.
     :param delayed_sack: acknowledge every second SCTP packet (RFC 4960 §6.2) instead of
-        aiortc's one SACK per packet, see :class:`_SctpTransport`.
+        aiortc's one SACK per packet, see :class:`._aiortc.DelayedSackSctpTransport`.
+    :param hooks: test seams (:class:`IceHooks`); the default is production behaviour.
     """
 
     def __init__(
@@ -325,6 +240,7 @@ class IceSession:
         sctp_port: int = 5000,
         message_size: int = 65536,
         delayed_sack: bool = True,
+        hooks: IceHooks = IceHooks(),
     ) -> None:
         self.initiator = initiator
         self.servers = servers or IceServers()
@@ -333,8 +249,9 @@ class IceSession:
         self._sctp_port = sctp_port
         self._message_size = message_size
         self._delayed_sack = delayed_sack
+        self._hooks = hooks
         kwargs: dict[str, Any] = {
-            "ice_controlling": initiator,  # protocol.md §5.1: the initiator is controlling
+            "ice_controlling": initiator,  # docs/protocol.md §6.1: the initiator is controlling
             "use_ipv4": True,
             "use_ipv6": use_ipv6,
             "transport_policy": TransportPolicy.RELAY if relay_only else TransportPolicy.ALL,
@@ -350,18 +267,18 @@ class IceSession:
                 turn_transport=s.turn_transport,
                 turn_ssl=s.turn_ssl,
             )
-        self._conn = _JingleIceConnection(
+        self._conn = fence.JingleIceConnection(
             host_addresses=host_addresses,
             relay_delay=0.0 if relay_only else relay_delay,
+            relay_gate=hooks.relay_gate,
             **kwargs,
         )
         self._cid_prefix = secrets.token_hex(3)
         self._certificate = RTCCertificate.generateCertificate()
-        self._gatherer: RTCIceGatherer | None = None
         self._gather_task: asyncio.Future[None] | None = None
         self._ice: RTCIceTransport | None = None
         self._dtls: RTCDtlsTransport | None = None
-        self._sctp: RTCSctpTransport | None = None
+        self._sctp: fence.DelayedSackSctpTransport | None = None
         self._gathered = False
         self._local_setup: Setup | None = None
         self._remote: WebRtcDataChannelTransport | None = None  # first full payload
@@ -369,7 +286,7 @@ class IceSession:
         self._pending: list[IceCandidate] = []  # received before gathering finished
         self._seen: set[tuple[str, int]] = set()
         self._eoc = False
-        self._grace: asyncio.TimerHandle | None = None
+        self._grace: Cancellable | None = None
         self._connecting = False
         self._eoc_task: asyncio.Task[None] | None = None
         self._stream: IceDataChannelStream | None = None
@@ -406,12 +323,10 @@ class IceSession:
         return self.local_payload()
 
     async def _gather(self) -> None:
-        self._gatherer = RTCIceGatherer(iceServers=[])
-        # Swap in our agent before the RTCIceTransport picks it up (aiortc 1.16 reads
-        # gatherer._connection in RTCIceTransport.__init__).
-        self._gatherer._connection = self._conn
-        self._ice = RTCIceTransport(self._gatherer)
-        await self._gatherer.gather()
+        self._ice = fence.ice_transport_for(self._conn)
+        if self._hooks.gather_gate is not None:
+            await self._hooks.gather_gate()
+        await self._ice.iceGatherer.gather()
         self._gathered = True
         pending, self._pending = self._pending, []
         for c in pending:
@@ -425,6 +340,14 @@ class IceSession:
             _from_aioice(c, f"{self._cid_prefix}{i}")
             for i, c in enumerate(self._conn.local_candidates)
         )
+        return self._payload(candidates)
+
+    def credentials_payload(self) -> WebRtcDataChannelTransport:
+        """Our transport without candidates: ufrag, pwd and fingerprint are known before
+        gathering, and enough to start (XEP-0176 §5.5: candidates may follow by trickle)."""
+        return self._payload(())
+
+    def _payload(self, candidates: tuple[IceCandidate, ...]) -> WebRtcDataChannelTransport:
         return WebRtcDataChannelTransport(
             self._sctp_port,
             LOCAL_MAX_MESSAGE_SIZE,
@@ -480,8 +403,8 @@ class IceSession:
     def _arm_grace(self) -> None:
         if self._grace is not None:
             self._grace.cancel()
-        loop = asyncio.get_running_loop()
-        self._grace = loop.call_later(self._candidate_grace, self._grace_expired)
+        call_later = self._hooks.call_later or asyncio.get_running_loop().call_later
+        self._grace = call_later(self._candidate_grace, self._grace_expired)
 
     def _grace_expired(self) -> None:
         if not self._remote_candidates:
@@ -551,7 +474,7 @@ class IceSession:
         remote = self._remote
         fp = remote.fingerprint
         assert fp is not None
-        if fp.hash not in X509_DIGEST_ALGORITHMS:
+        if fp.hash not in fence.SUPPORTED_FINGERPRINT_HASHES:
             raise TransportError(f"unsupported DTLS fingerprint hash {fp.hash}")
 
         # ICE (RFC 8445); RTCIceTransport.start() wraps aioice's connect().
@@ -566,27 +489,32 @@ class IceSession:
         # DTLS (RFC 5763 §5, RFC 8842): who is the client follows the setup attributes.
         stage[0] = _Stage.DTLS
         self._dtls = RTCDtlsTransport(self._ice, [self._certificate])
-        self._dtls._set_role("client" if self._dtls_client(fp) else "server")
+        fence.set_dtls_role(self._dtls, client=self._dtls_client(fp))
         await self._dtls.start(
             RTCDtlsParameters(fingerprints=[RTCDtlsFingerprint(fp.hash, fp.value)])
         )
         if self._dtls.state != "connected":
             if self._fingerprint_mismatch(fp):
-                await self._send_close_notify()
+                await fence.send_close_notify(self._dtls)
                 raise TransportError(
                     "DTLS fingerprint mismatch: the peer's certificate is not the one announced"
                     " in Jingle (XEP-0320)"
                 )
             raise TransportError("DTLS handshake failed")
 
-        # SCTP (RFC 8841) and one DCEP channel per side (RFC 8832, protocol.md §5.4).
+        # SCTP (RFC 8841) and one DCEP channel per side (RFC 8832, docs/protocol.md §6.5).
         stage[0] = _Stage.SCTP
-        self._sctp = _SctpTransport(self._dtls, self._sctp_port, self._delayed_sack)
-        stream = IceDataChannelStream(self, self._sctp, remote.max_message_size)
+        self._sctp = fence.DelayedSackSctpTransport(
+            self._dtls, self._sctp_port, self._delayed_sack
+        )
+        size = self._message_size
+        if remote.max_message_size:  # 0 = unlimited (RFC 8841 §6)
+            size = min(size, remote.max_message_size)
+        stream = IceDataChannelStream(self, self._sctp, size)
         await self._sctp.start(
             RTCSctpCapabilities(maxMessageSize=remote.max_message_size), remote.sctp_port
         )
-        await stream._opened()
+        await stream.opened()
         return stream
 
     def _dtls_client(self, remote: DtlsFingerprint) -> bool:
@@ -596,28 +524,18 @@ class IceSession:
         return self._setup() == "active"
 
     def _fingerprint_mismatch(self, fp: DtlsFingerprint) -> bool:
-        ssl = getattr(self._dtls, "_ssl", None)
-        cert = ssl.get_peer_certificate(as_cryptography=True) if ssl is not None else None
-        return cert is not None and certificate_digest(cert, fp.hash) != fp.value.upper()
-
-    async def _send_close_notify(self) -> None:
-        """Tell the peer at once (DTLS close_notify) instead of letting it time out."""
-        ssl = getattr(self._dtls, "_ssl", None)
-        if ssl is None or self._dtls is None:
-            return
-        with contextlib.suppress(Exception):
-            ssl.shutdown()
-        with contextlib.suppress(Exception):
-            await self._dtls._write_ssl()
+        assert self._dtls is not None
+        digest = fence.peer_certificate_digest(self._dtls, fp.hash)
+        return digest is not None and digest != fp.value.upper()
 
     # ------------------------------------------------------------------ state
 
     def selected_pair(self) -> SelectedPair | None:
-        """The nominated pair, or None before ICE completes.  aioice only exposes it privately."""
-        pair = self._conn._nominated.get(1)
+        """The nominated pair, or None before ICE completes."""
+        pair = fence.nominated_pair(self._conn)
         if pair is None:
             return None
-        local, remote = pair.local_candidate, pair.remote_candidate
+        local, remote = pair
         rtype = remote.type
         if rtype == "prflx":
             # A relayed peer seen before its relay candidate was signalled.
@@ -640,7 +558,7 @@ class IceSession:
         if self._gather_task is not None and not self._gather_task.done():
             self._gather_task.cancel()
         if self._stream is not None:
-            self._stream._shutdown()
+            self._stream.shutdown()
         if self._sctp is not None:
             with contextlib.suppress(Exception):
                 await self._sctp.stop()
@@ -666,15 +584,10 @@ class IceDataChannelStream:
     ``b""`` once that channel closes.
     """
 
-    def __init__(
-        self, session: IceSession, sctp: RTCSctpTransport, remote_max_message_size: int
-    ) -> None:
+    def __init__(self, session: IceSession, sctp: RTCSctpTransport, message_size: int) -> None:
         self._session = session
         self._sctp = sctp
-        size = session._message_size
-        if remote_max_message_size:  # 0 = unlimited (RFC 8841 §6)
-            size = min(size, remote_max_message_size)
-        self.message_size = max(1, size)
+        self.message_size = max(1, message_size)
         self._tx = RTCDataChannel(
             sctp, RTCDataChannelParameters(label=CHANNEL_LABEL, protocol=CHANNEL_PROTOCOL)
         )
@@ -737,11 +650,13 @@ class IceDataChannelStream:
         self._writable.set()
         self._tx_open.set()
 
-    def _shutdown(self) -> None:
+    def shutdown(self) -> None:
+        """Wake every waiting send/receive with :class:`StreamClosed` (the session closes)."""
         self._closed = True
         self._break("the stream is closed")
 
-    async def _opened(self) -> None:
+    async def opened(self) -> None:
+        """Wait until our data channel is open (TransportError when it closed instead)."""
         await self._tx_open.wait()
         if self._tx.readyState != "open":
             raise TransportError(f"the data channel did not open ({self._broken or 'closed'})")
@@ -792,14 +707,8 @@ class IceDataChannelStream:
         """Wait until everything sent was acknowledged by the peer's SCTP (bounded)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        sctp = self._sctp
         while loop.time() < deadline and self._broken is None:
-            if (
-                self._tx.bufferedAmount == 0
-                and not sctp._data_channel_queue
-                and not sctp._outbound_queue
-                and not sctp._sent_queue
-            ):
+            if self._tx.bufferedAmount == 0 and fence.sctp_idle(self._sctp):
                 return
             await asyncio.sleep(0.01)
 

@@ -1,4 +1,4 @@
-"""ICE data channels as a Jingle transport, the first rung of the ladder (protocol.md §5.4).
+"""ICE data channels as a Jingle transport, the first rung of the ladder (docs/protocol.md §6.4).
 
 One :class:`IceNegotiator` per content and attempt.  It speaks Conversations'
 ``urn:xmpp:jingle:transports:webrtc-datachannel:1`` (an XEP-0176 ICE-UDP transport with the
@@ -10,7 +10,7 @@ XEP-0320 DTLS fingerprint inside) and glues three finished pieces together:
   (XEP-0215), fetched once per client and fetched again once the TURN credentials expire;
 * the manual servers of :class:`~jinglefs.api.Settings` (``stun`` / ``turn``), which win over
   the announced ones of the same kind: aioice takes one STUN and one TURN server only
-  (protocol.md §5.1, trap 20).
+  (docs/protocol.md §6.7, §15.20).
 
 Flow::
 
@@ -25,46 +25,40 @@ Flow::
     connect()    wait for our gathering, trickle what the offer/answer lacked (XEP-0176:
                  candidates may follow in transport-info), then ICE + DTLS + SCTP
                  within 0.9 × timeouts.transport: Jingle has no end-of-candidates, and
-                 aioice alone would retry for about a minute (trap 20).  The driver then
-                 replaces the transport (SOCKS5, then IBB; XEP-0166 §7.2.17).
+                 aioice alone would retry for a minute (docs/protocol.md §15.20).  The driver then
+                 replaces the transport (SOCKS5, then IBB; XEP-0166 §7.2.15).
     aclose()     every socket, whatever happened
 
-Trickle timing: the initiator may trickle as soon as its offer has left (XEP-0176 §4: the
+Trickle timing: the initiator may trickle as soon as its offer has left (XEP-0176 §5.5: the
 session is live once session-initiate is sent; the driver sends it right after offer()
 returns).  The responder trickles only from connect() on, i.e. after session-accept
-(protocol.md §16 trap 18), never before its answer.
+(docs/protocol.md §15.18), never before its answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal
-from urllib.parse import quote, unquote
 
 from ..errors import CandidatesFailed, JingleFSError, TransportError
 from ..events import PathKind
 from ..jingle import ns
 from ..jingle.transport import TransportPayload
 from ..negotiator import Connected, NegotiationContext
-from .channel import LOCAL_MAX_MESSAGE_SIZE, IceDataChannelStream, IceSession
-from .protocol import IceCandidate, IceServers, IceUdpTransport, WebRtcDataChannelTransport
+from ..stun_turn import parse_stun, parse_turn
+from .channel import IceDataChannelStream, IceSession
+from .protocol import IceCandidate, IceServers, WebRtcDataChannelTransport
 from .servers import fetch_ice_servers
 
 __all__ = [
     "ICE_SERVERS_SERVICE",
     "IceNegotiator",
-    "TurnUrl",
     "manual_ice_servers",
     "merge_ice_servers",
-    "parse_stun",
-    "parse_turn",
-    "turn_setting",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,7 +72,7 @@ ICE_SERVERS_SERVICE = "ice-servers"
 OFFER_GATHER_WAIT = 1.0
 #: How long one session waits for the XEP-0215 lookup (it goes on for later sessions).
 DISCOVERY_WAIT = 5.0
-#: Fetch the servers again this long before the TURN credentials expire (XEP-0215 §3.1
+#: Fetch the servers again this long before the TURN credentials expire (XEP-0215 §2
 #: ``expires``; TURN REST credentials are minted with a short lifetime).
 EXPIRY_MARGIN = timedelta(seconds=60)
 #: A lookup that found nothing (or failed) is tried again after this many seconds.
@@ -86,115 +80,8 @@ RETRY_NOTHING = 600.0
 #: transport-info payloads kept while the peer's offer/answer is not known yet.
 MAX_EARLY = 32
 
-#: RFC 8489 §18.6 / RFC 7064 §3.1 default ports; RFC 7065 §3 for turns.
-STUN_PORT = 3478
-TURNS_PORT = 5349
-
 
 # ------------------------------------------------------------------ STUN/TURN settings
-
-
-def _host_port(text: str, default_port: int) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` (RFC 3986 authority without userinfo)."""
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError("unclosed '[' in an IPv6 address")
-        host, rest = text[1:end], text[end + 1:]
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"unexpected {rest!r} after the address")
-        port_text = rest[1:]
-        ipaddress.IPv6Address(host)  # ValueError when it is not one
-    elif text.count(":") > 1:
-        host, port_text = text, ""  # a bare IPv6 address
-        ipaddress.IPv6Address(host)
-    else:
-        host, _, port_text = text.partition(":")
-    if not host or any(ch.isspace() or ch in "/@?#[]" for ch in host):
-        raise ValueError(f"bad host name {host!r}")
-    if not port_text:
-        return host, default_port
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"bad port {port_text!r}")
-    return host, int(port_text)
-
-
-def parse_stun(text: str) -> tuple[str, int]:
-    """``HOST[:PORT]`` or a ``stun:`` URI (RFC 7064) -> (host, port).  ValueError if bad."""
-    text = text.strip()
-    scheme, sep, rest = text.partition(":")
-    if sep and scheme.lower() == "stuns":
-        raise ValueError("stuns: (STUN over TLS) is not supported, use stun:")
-    if sep and scheme.lower() == "stun":
-        text = rest
-    if "?" in text:
-        raise ValueError("a STUN URI takes no parameters")
-    return _host_port(text, STUN_PORT)
-
-
-@dataclass(frozen=True)
-class TurnUrl:
-    """One TURN server (RFC 7065 URI plus the credentials aioice needs)."""
-
-    host: str
-    port: int
-    transport: Literal["udp", "tcp"]
-    ssl: bool = False  # turns: TURN over TLS (over TCP)
-    username: str | None = None
-    password: str | None = None
-
-
-def parse_turn(text: str, *, password_in_url: bool = True) -> TurnUrl:
-    """``turn[s]:[USER[:PASS]@]HOST[:PORT][?transport=udp|tcp]`` -> :class:`TurnUrl`.
-
-    RFC 7065 plus the common user-info extension.  With ``password_in_url`` (the format of
-    :attr:`~jinglefs.api.Settings.turn`) the user info splits at its *last* colon: TURN REST
-    user names (``expiry:user``) contain colons, base64 passwords do not.  Without it (the
-    command line, which never takes a password) the whole user info is the user name.  Both
-    parts are percent-decoded.  ValueError when malformed.
-    """
-    text = text.strip()
-    scheme, sep, rest = text.partition(":")
-    scheme = scheme.lower()
-    if not sep or scheme not in ("turn", "turns"):
-        raise ValueError("a TURN server starts with turn: or turns:")
-    rest, _, query = rest.partition("?")
-    transport: str | None = None
-    for item in filter(None, query.split("&")):
-        key, _, value = item.partition("=")
-        if key != "transport" or value.lower() not in ("udp", "tcp"):
-            raise ValueError(f"unknown TURN parameter {item!r} (only transport=udp|tcp)")
-        transport = value.lower()
-    ssl = scheme == "turns"
-    if ssl and transport == "udp":
-        raise ValueError("turns: runs over TCP (DTLS to the TURN server is not supported)")
-    userinfo, at, hostport = rest.rpartition("@")
-    username: str | None = None
-    password: str | None = None
-    if at:
-        if password_in_url and ":" in userinfo:
-            user_text, _, pass_text = userinfo.rpartition(":")
-            username, password = unquote(user_text), unquote(pass_text)
-        else:
-            username = unquote(userinfo)
-        if not username:
-            raise ValueError("empty TURN user name")
-    host, port = _host_port(hostport, TURNS_PORT if ssl else STUN_PORT)
-    chosen: Literal["udp", "tcp"] = "tcp" if ssl or transport == "tcp" else "udp"
-    return TurnUrl(host, port, chosen, ssl, username, password or None)
-
-
-def turn_setting(url: TurnUrl) -> str:
-    """The :attr:`~jinglefs.api.Settings.turn` string for ``url`` (credentials escaped)."""
-    host = f"[{url.host}]" if ":" in url.host else url.host
-    userinfo = ""
-    if url.username is not None:
-        userinfo = quote(url.username, safe="")
-        if url.password is not None:
-            userinfo += ":" + quote(url.password, safe="")
-        userinfo += "@"
-    return (f"{'turns' if url.ssl else 'turn'}:{userinfo}{host}:{url.port}"
-            f"?transport={url.transport}")
 
 
 def manual_ice_servers(stun: tuple[str, ...], turn: tuple[str, ...]) -> IceServers | None:
@@ -302,16 +189,17 @@ def _key(c: IceCandidate) -> tuple[str, int]:
 
 
 class IceNegotiator:
-    """Conversations' WebRTC data channel transport for one content (protocol.md §5.4):
+    """Conversations' WebRTC data channel transport for one content (docs/protocol.md §6.4):
     implements :class:`~jinglefs.negotiation.base.Negotiator`."""
 
     namespace = ns.WEBRTC_DC
     kind = "ice"
-    #: What we advertise (protocol.md §12): the DC transport, and ICE-UDP + DTLS it is made of.
+    #: What we advertise (docs/protocol.md §13.1): the DC transport, and ICE-UDP + DTLS it is
+    #: made of.
     features = (ns.WEBRTC_DC, ns.ICE_UDP, ns.DTLS)
     #: What tells us that a *peer* can take this transport: the DC feature alone, as in
-    #: Conversations' own choice (§5.4).  Dino and Gajim advertise ice-udp:1 and dtls:0
-    #: for calls and would refuse a data channel offer.
+    #: Conversations' own choice (docs/protocol.md §6.4).  Dino and Gajim advertise ice-udp:1
+    #: and dtls:0 for calls and would refuse a data channel offer.
     peer_features = (ns.WEBRTC_DC,)
 
     def __init__(self, ctx: NegotiationContext) -> None:
@@ -385,7 +273,7 @@ class IceNegotiator:
         ice = self._ice
         assert ice is not None and self._gathering is not None
         # Responder: session-accept has left (the driver connects only after it), so our
-        # late candidates may follow now (protocol.md §16 trap 18).
+        # late candidates may follow now (docs/protocol.md §15.18).
         self._may_trickle = True
         limit = max(1.0, self.ctx.settings.timeouts.transport * 0.9)
         loop = asyncio.get_running_loop()
@@ -469,11 +357,7 @@ class IceNegotiator:
             return payload
         # XEP-0176: ufrag and pwd (and here the XEP-0320 fingerprint) are enough to start;
         # aioice knows its credentials before gathering.
-        conn = ice._conn  # IceSession has no public accessor for them (yet)
-        return WebRtcDataChannelTransport(
-            5000, LOCAL_MAX_MESSAGE_SIZE,
-            IceUdpTransport(conn.local_username, conn.local_password, (),
-                            ice.local_fingerprint))
+        return ice.credentials_payload()
 
     def _gathered(self, task: asyncio.Task[WebRtcDataChannelTransport]) -> None:
         if task.cancelled():

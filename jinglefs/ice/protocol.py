@@ -1,4 +1,4 @@
-"""The ICE data channel transport as Conversations signals it (protocol.md §5.4).
+"""The ICE data channel transport as Conversations signals it (docs/protocol.md §6.4).
 
 ``<transport xmlns='urn:xmpp:jingle:transports:webrtc-datachannel:1' sctp-port= max-message-size=>``
 wraps an XEP-0176 ICE-UDP ``<transport ufrag= pwd=>`` that holds the XEP-0320 DTLS
@@ -260,7 +260,7 @@ class IceUdpTransport:
 
 
 # ---------------------------------------------------------------------------------------------
-# Conversations' outer transport (protocol.md §5.4)
+# Conversations' outer transport (docs/protocol.md §6.4)
 
 
 @register_transport
@@ -300,7 +300,7 @@ class WebRtcDataChannelTransport:
         if el.tag != f"{{{ns.WEBRTC_DC}}}transport":
             raise _bad("not a webrtc-datachannel transport")
         try:
-            # Both are mandatory for Conversations (protocol.md §5.4, trap 15).
+            # Both are mandatory for Conversations (docs/protocol.md §6.4, §15.15).
             sctp_port = _int_attr(el, "sctp-port", 1, 65535)
             max_message_size = _int_attr(el, "max-message-size", 0, (1 << 32) - 1)
         except ValueError as exc:
@@ -324,7 +324,7 @@ class WebRtcDataChannelTransport:
 
 @dataclass(frozen=True)
 class IceServers:
-    """One STUN and one TURN server: all aioice can use (protocol.md §5.1)."""
+    """One STUN and one TURN server: all aioice can use (docs/protocol.md §6.7)."""
 
     stun_host: str | None = None
     stun_port: int = 3478

@@ -1,11 +1,11 @@
 """XEP-0215 External Service Discovery: the STUN/TURN servers our own XMPP server offers.
 
-:func:`fetch_ice_servers` follows Conversations (protocol.md §11, trap 19): disco#info of our
+:func:`fetch_ice_servers` follows Conversations (docs/protocol.md §12.2, §15.19): disco#info of our
 server must list ``urn:xmpp:extdisco:2``; ``<services/>`` is queried once; a restricted TURN
 service without credentials gets a ``<credentials/>`` request (XEP-0215 §3.3); services are
 kept only with ``host`` *and* ``port``, a ``type`` of stun/stuns/turn/turns and a ``transport``
 of udp/tcp (stuns/turns only over tcp); TURN needs username and password.  aioice takes one
-STUN and one TURN server (protocol.md §5.1), so :func:`pick_ice_servers` keeps the first
+STUN and one TURN server (docs/protocol.md §12.5), so :func:`pick_ice_servers` keeps the first
 stun/udp and the first turn, preferring udp, then tcp, then turns (TLS over tcp).
 
 Function-style on any connected ``slixmpp.BaseXMPP``, raw stanzas, no plugin (like
@@ -23,6 +23,7 @@ from slixmpp import BaseXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 
 from ..jingle import ns
+from ..xmpp.connection import send_and_wait
 from .protocol import IceServers
 
 __all__ = ["ExternalService", "fetch_ice_servers", "parse_services", "pick_ice_servers"]
@@ -75,7 +76,7 @@ def _parse_service(el: ET.Element) -> ExternalService | None:
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         return None  # Conversations requires a port
     if transport not in _TRANSPORTS:
-        return None  # ... and a transport (trap 19)
+        return None  # ... and a transport (docs/protocol.md §15.19)
     if stype in ("stuns", "turns") and transport != "tcp":
         return None  # TLS needs a stream; DTLS variants are not supported by aioice
     return ExternalService(
@@ -149,7 +150,7 @@ async def _get(xmpp: BaseXMPP, to: str, payload: ET.Element, timeout: float) -> 
     iq = xmpp.make_iq(ito=to, itype="get")
     iq.append(payload)
     try:
-        result = await iq.send(timeout=timeout)
+        result = await send_and_wait(iq, timeout)
     except (IqError, IqTimeout) as exc:
         logger.info("XEP-0215 query to %s failed: %s", to, type(exc).__name__)
         return None

@@ -1,8 +1,8 @@
 """``<jingle/>`` XML <-> :class:`~jinglefs.jingle.model.Jingle`.  Pure: never sends anything.
 
 Parsing is strict where a mistake would corrupt a transfer (sizes, hashes, names of
-contents) and lenient where deployed clients differ from the XEPs (protocol.md §3,
-§4, §16): missing ``initiator``/``responder``, ``mediaType`` instead of
+contents) and lenient where deployed clients differ from the XEPs (docs/protocol.md §4,
+§5, §15): missing ``initiator``/``responder``, ``mediaType`` instead of
 ``media-type``, missing ``senders``, checksums without ``creator``.
 Malformed input raises :class:`RemoteProtocolError` with ``condition="bad-request"``.
 """
@@ -90,7 +90,7 @@ def parse_jingle(el: ET.Element) -> Jingle:
         elif action is Action.SESSION_INFO and info is None:
             info = _parse_session_info(child)
         # Anything else (e.g. Conversations' <group xmlns='urn:xmpp:jingle:apps:grouping:0'>)
-        # is an extension we may ignore (XEP-0166 §9).
+        # is an extension we may ignore (docs/protocol.md §6.4).
     seen: set[tuple[Role, str]] = set()
     for c in contents:
         if c.key in seen:
@@ -117,7 +117,8 @@ def _parse_content(el: ET.Element) -> Content:
     senders_attr = el.get("senders")
     senders: Role | None
     if senders_attr is None or senders_attr in ("both", "none"):
-        # XEP-0234 §4 leaves both/none undefined for files; treat as absent (protocol.md §15.2).
+        # XEP-0234 §4.1 leaves both/none undefined for files; treat as absent
+        # (docs/protocol.md §5.2).
         senders = None
     else:
         senders = _parse_role(senders_attr, "content senders")
@@ -188,7 +189,7 @@ def parse_file(el: ET.Element) -> FileDesc:
             elif local == "size":
                 size = _nonneg_int(_text(child), "file size")
             elif local in ("media-type", "mediaType"):
-                # Conversations writes <mediaType> (protocol.md §4.1); accept both.
+                # Conversations writes <mediaType> (docs/protocol.md §5.1); accept both.
                 media_type = media_type or _text(child) or None
             elif local == "date":
                 date = _parse_date(_text(child))
@@ -244,7 +245,7 @@ def _parse_session_info(el: ET.Element) -> SessionInfoPayload:
     uri, local = _local(el.tag)
     if uri == ns.FT and local in ("checksum", "received"):
         creator_attr = el.get("creator")
-        # Conversations sends checksum with only `name`, no `creator` (protocol.md §4.4).
+        # Conversations sends checksum with only `name`, no `creator` (docs/protocol.md §5.4).
         creator = None if creator_attr is None else _parse_role(creator_attr, "creator")
         name = el.get("name")
         if local == "received":
@@ -305,7 +306,7 @@ def encode_file(f: FileDesc, *, conversations_media_type: bool = True) -> ET.Ele
     if f.media_type:
         ET.SubElement(el, _q(ns.FT, "media-type")).text = f.media_type
         if conversations_media_type:
-            # Conversations reads only the camelCase spelling (protocol.md §4.1, trap 3).
+            # Conversations reads only the camelCase spelling (docs/protocol.md §5.1, §15.3).
             ET.SubElement(el, _q(ns.FT, "mediaType")).text = f.media_type
     if f.name is not None:
         ET.SubElement(el, _q(ns.FT, "name")).text = f.name

@@ -1,7 +1,7 @@
 """Routes incoming ``<jingle/>`` actions to sessions (XEP-0166 §6-7).  Sans-IO.
 
 Sessions are keyed by (peer full JID, sid), as Conversations does
-(protocol.md §3.1): an action from anyone but the session's peer never reaches
+(docs/protocol.md §4.1): an action from anyone but the session's peer never reaches
 that session; it finds no session and is answered ``unknown-session``.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from .model import Action, Jingle, Role
-from .session import JingleSession, SessionState, tie_break, unknown_session
+from .rules import Rule, rule
+from .session import JingleSession, tie_break, unknown_session
 
 SessionKey = tuple[str, str]
 
@@ -51,11 +52,12 @@ class SessionManager:
         """
         key = (peer, jingle.sid)
         session = self._sessions.get(key)
-        if jingle.action is Action.SESSION_INITIATE and session is not None \
-                and session.role is Role.INITIATOR and session.state is SessionState.PENDING:
-            # Both sides sent session-initiate with the same sid (XEP-0166 §7.2.16 tie-break
-            # rules): the lower JID, compared byte-wise, keeps its session.
-            if self.local_jid.encode() < peer.encode():
+        if session is not None and \
+                rule(session.state, jingle.action, session.role.other) is Rule.TIE_BY_JID:
+            # Both sides sent session-initiate with the same sid (XEP-0166 §7.2.16, "no
+            # existing session"): the lower JID, compared byte-wise, keeps its session; the
+            # other side drops its own and answers the winner's as responder.
+            if session.wins_initiate_tie:
                 raise tie_break("simultaneous session-initiate")
             del self._sessions[key]
             session = None
@@ -73,8 +75,3 @@ class SessionManager:
     def forget(self, session: JingleSession) -> None:
         """Drop an ended session (its sid becomes unknown)."""
         self._sessions.pop((session.peer_jid, session.sid), None)
-
-    def forget_ended(self) -> None:
-        for key, s in list(self._sessions.items()):
-            if s.state is SessionState.ENDED and not s.has_pending_iqs:
-                del self._sessions[key]

@@ -69,13 +69,13 @@ class ReasonInfo:
 
     condition: Reason
     text: str | None = None
-    #: e.g. "file-too-large" / "file-not-available" (XEP-0234 §12 errors namespace)
+    #: e.g. "file-too-large" / "file-not-available" (XEP-0234 §9 errors namespace)
     app_condition: str | None = None
 
 
 @dataclass(frozen=True)
 class Range:
-    """XEP-0234 §8 ``<range/>``; its presence in an offer means "I support ranged transfers"."""
+    """XEP-0234 §5 ``<range/>``; its presence in an offer means "I support ranged transfers"."""
 
     offset: int = 0
     length: int | None = None
@@ -134,7 +134,7 @@ class Content:
 
 @dataclass(frozen=True)
 class Checksum:
-    """XEP-0234 §7.1 session-info ``<checksum/>``: the digest after (or before) the bytes."""
+    """XEP-0234 §8.2 session-info ``<checksum/>``: the digest after (or before) the bytes."""
 
     creator: Role | None
     name: str | None
@@ -143,7 +143,7 @@ class Checksum:
 
 @dataclass(frozen=True)
 class Received:
-    """XEP-0234 §7.2 session-info ``<received/>``: the receiver has the whole file."""
+    """XEP-0234 §8.1 session-info ``<received/>``: the receiver has the whole file."""
 
     creator: Role | None
     name: str | None

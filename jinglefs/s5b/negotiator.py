@@ -25,7 +25,7 @@ Flow (both roles)::
     aclose()          listener, dialler and every stream, however it ended
 
 The responder's connect() only runs after session-accept went out (the driver calls
-it after accepting): protocol.md §16 trap 18.
+it after accepting): docs/protocol.md §15.18.
 """
 
 from __future__ import annotations
@@ -56,11 +56,11 @@ logger = logging.getLogger(__name__)
 #: few round trips, so it is done once per client, not once per session.
 PROXY_SERVICE = "s5b-proxy"
 
-#: XEP-0260 §2.3 / protocol.md §6.3: start the next candidate this long after the
+#: XEP-0260 §4 / docs/protocol.md §7.3: start the next candidate this long after the
 #: previous one, and wait a bit more before the first proxy (direct paths first).
 STAGGER = 0.2
 PROXY_DELAY = 0.3
-#: Per candidate and DST.ADDR (Conversations uses 3 s, protocol.md §6.5).
+#: Per candidate and DST.ADDR (Conversations uses 3 s, docs/protocol.md §7.6).
 ATTEMPT_TIMEOUT = 3.0
 #: Connecting to our own proxy once it is nominated.
 PROXY_CONNECT_TIMEOUT = 5.0
@@ -134,7 +134,7 @@ class S5bNegotiator:
             # initiator fall back (§3).
             self._no_dial = f"the contact asked for SOCKS5 over {remote.mode}, not TCP"
             remote_candidates = ()
-        # protocol.md §6.2: the responder must not offer a host:port the initiator
+        # docs/protocol.md §7.2: the responder must not offer a host:port the initiator
         # already offered (typically the same server proxy).
         taken = {(c.host, c.port) for c in remote.candidates}
         local = await self._local_candidates(exclude=taken)
@@ -288,7 +288,7 @@ class S5bNegotiator:
     async def _activate(self, neg: S5bNegotiation) -> Connected:
         """XEP-0260 §2.4: our proxy was nominated; connect to it ourselves with the
         owner-first DST.ADDR, activate the bytestream with the *transport* sid
-        (protocol.md §16 trap 17), then tell the peer with <activated cid=…/>."""
+        (docs/protocol.md §15.17), then tell the peer with <activated cid=…/>."""
         assert neg.nomination is not None
         proxy = neg.nomination.candidate
         try:

@@ -369,7 +369,7 @@ async def connect_with_fallback(
 
     For a responder-owned direct candidate pass (owner-first, initiator-first):
     clients disagree on the order and the server drops a hash it does not expect
-    (protocol.md §6.4).  Other failures are not retried.
+    (docs/protocol.md §7.5).  Other failures are not retried.
     """
     if not dstaddrs:
         raise ValueError("no DST.ADDR to try")
@@ -626,7 +626,8 @@ class S5bListener:
         return result
 
     def allow(self, *dstaddrs: str) -> None:
-        """Accept connections whose DST.ADDR is one of these (both orders; §6.4)."""
+        """Accept connections whose DST.ADDR is one of these (both orders:
+        docs/protocol.md §7.5)."""
         self._allowed.update(d.lower() for d in dstaddrs)
 
     async def wait_for(

@@ -20,7 +20,7 @@ Once both reports are known, both sides compute the same *nominated* candidate
   the initiator picked (i.e. the responder's candidate the initiator connected to).
 
 If the nominated candidate is a proxy, the party that *offered* it connects to the
-proxy itself, asks it to activate the bytestream (XEP-0065 §6.3) and then sends
+proxy itself, asks it to activate the bytestream (XEP-0065 §6.3.5) and then sends
 ``<activated cid=…/>``; the other party must not send data before that (§2.4).
 Failure to reach or activate the proxy is signalled with ``<proxy-error/>``.
 
@@ -30,7 +30,7 @@ send (:meth:`S5bNegotiation.payloads_to_send`) and the :attr:`S5bNegotiation.sta
 
 DST.ADDR (XEP-0065 §5.3.2) is the lowercase hex SHA-1 of ``sid + requester + target``.
 For direct candidates clients disagree on the order of the two JIDs (owner of the
-candidate first, or initiator first; protocol.md §6.4), so a listener accepts both
+candidate first, or initiator first; docs/protocol.md §7.5), so a listener accepts both
 and a client that is refused retries once with the other order.
 """
 
@@ -100,7 +100,7 @@ def dstaddr(sid: str, requester_jid: str, target_jid: str) -> str:
 
 
 def _bad(msg: str) -> RemoteProtocolError:
-    return RemoteProtocolError(msg, condition="bad-request")  # XEP-0166 §3.3 table: cancel
+    return RemoteProtocolError(msg, condition="bad-request")  # type cancel, docs/protocol.md §4.3
 
 
 def _required(el: ET.Element, name: str) -> str:
@@ -164,7 +164,7 @@ class S5bCandidate:
         # The schema makes 'port' optional, but a candidate without one cannot be dialled.
         port = _parse_int(_required(el, "port"), "candidate port", 1, 65535)
         priority = _parse_int(_required(el, "priority"), "candidate priority", 0, _MAX_PRIORITY)
-        # The schema defaults 'type' to direct (XEP-0260 §7); anything else is unknown.
+        # The schema defaults 'type' to direct (XEP-0260 §9); anything else is unknown.
         type_ = el.get("type", "direct")
         if type_ not in CANDIDATE_TYPES:
             raise _bad(f"S5B candidate type {type_!r} is unknown")
@@ -172,7 +172,7 @@ class S5bCandidate:
 
     def to_element(self) -> ET.Element:
         # Every attribute, always: Conversations drops candidates lacking any of them,
-        # 'type' included (protocol.md §16 trap 2).
+        # 'type' included (docs/protocol.md §15.2).
         return ET.Element(
             self.TAG,
             {
@@ -259,7 +259,7 @@ class S5bTransport:
             elif name in ("candidate-error", "proxy-error"):
                 signals.append(name)
             # Unknown elements in our namespace: ignored, like foreign ones.
-        # XEP-0260 §7 schema: an <xs:choice/> of candidates or one single signal.
+        # XEP-0260 §9 schema: an <xs:choice/> of candidates or one single signal.
         if len(signals) > 1:
             raise _bad(f"S5B transport carries several signals: {', '.join(signals)}")
         if signals and candidates:
@@ -419,7 +419,7 @@ class S5bNegotiation:
 
         Owner-first (our JID first) and the other order, which is what
         "initiator-first" clients (Psi, Gajim) send to a responder's candidate
-        (protocol.md §6.4).
+        (docs/protocol.md §7.5).
         """
         return frozenset(
             {
@@ -429,7 +429,7 @@ class S5bNegotiation:
         )
 
     def proxy_dstaddr(self) -> str:
-        """DST.ADDR for *our own* proxy candidate: owner (us) first (XEP-0260 §2.4)."""
+        """DST.ADDR for *our own* proxy candidate: owner (us) first (XEP-0260 §2.2)."""
         return dstaddr(self.sid, self.local_jid, self.peer_jid)
 
     def dstaddrs_for(self, candidate: S5bCandidate) -> tuple[str, ...]:
@@ -439,7 +439,7 @@ class S5bNegotiation:
         wins: both ends must meet at the proxy with the same hash, and a proxy
         accepts any hash at CONNECT time, so there is no point in a second try.
         A direct candidate of the responder gets initiator-first as the retry
-        (protocol.md §6.4; both orders are equal for the initiator's candidates).
+        (docs/protocol.md §7.5; both orders are equal for the initiator's candidates).
         """
         owner_first = dstaddr(self.sid, self.peer_jid, self.local_jid)
         if candidate.is_proxy:

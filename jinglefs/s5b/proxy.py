@@ -8,7 +8,7 @@ fight the Jingle session for the same sids).
   item for the ``proxy/bytestreams`` identity, then the streamhost query.
 * :func:`activate` – XEP-0065 §6.3.5 (used by XEP-0260 §2.4): after both parties have
   connected to the proxy, the one that offered the candidate asks it to relay.  The
-  ``sid`` is the S5B *transport* sid, not the Jingle session id (protocol.md trap 17).
+  ``sid`` is the S5B *transport* sid, not the Jingle session id (docs/protocol.md §15.17).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from slixmpp.exceptions import IqError, IqTimeout
 
 from ..errors import TransportError
 from ..jingle import ns
+from ..xmpp.connection import send_and_wait
 from .protocol import S5bCandidate, candidate_priority
 
 __all__ = ["ProxyError", "activate", "discover_proxy", "query_streamhost"]
@@ -48,7 +49,7 @@ async def _request(
     iq = xmpp.make_iq(ito=to, itype=itype)  # type: ignore[arg-type]
     iq.append(payload)
     try:
-        result = await iq.send(timeout=timeout)
+        result = await send_and_wait(iq, timeout)
     except IqTimeout:
         raise ProxyError(f"{to} did not answer within {timeout:g} s", condition="timeout") from None
     except IqError as exc:

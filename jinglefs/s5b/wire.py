@@ -1,4 +1,4 @@
-"""Sans-IO SOCKS5 (RFC 1928), the subset XEP-0065 uses (protocol.md §6.5).
+"""Sans-IO SOCKS5 (RFC 1928), the subset XEP-0065 uses (docs/protocol.md §7.6).
 
 ::
 

@@ -66,9 +66,5 @@ class OrderedWorker:
             with contextlib.suppress(BaseException):
                 await fut
 
-    def call_blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn`` on the worker thread after everything queued, and wait (blocks)."""
-        return self._executor.submit(fn, *args).result()
-
     def shutdown(self, *, wait: bool = True) -> None:
         self._executor.shutdown(wait=wait, cancel_futures=True)

@@ -1,12 +1,12 @@
 """XEP-0300 hash names <-> :mod:`hashlib`, and digest verification.
 
 Names follow XEP-0300 §3 (IANA "Hash Function Textual Names" plus XEP-0300's own
-table) and XEP-0414 §4 (MUST sha-256, sha3-256, BLAKE2b512; SHOULD sha-512,
+table) and XEP-0414 §5 (MUST sha-256, sha3-256, BLAKE2b512; SHOULD sha-512,
 sha3-512, BLAKE2b256; SHOULD NOT sha-1).  Peers spell BLAKE2b three ways
-(protocol.md §8.1), so :func:`normalize_algo` maps every spelling seen in the wild
+(docs/protocol.md §9.1), so :func:`normalize_algo` maps every spelling seen in the wild
 to one canonical name.
 
-Verification policy (XEP-0300 §5 / XEP-0414 §3: "verify all or the strongest"):
+Verification policy (XEP-0414 §3: "verify all or the strongest"):
 jinglefs verifies **all** algorithms it knows that the peer supplied.  A single
 mismatching digest fails the transfer, even if a stronger one matched, because a
 disagreement between two digests of the same bytes means something is wrong.
@@ -36,7 +36,7 @@ def _blake2b(size: int) -> Callable[[], Hasher]:
 
 
 # Canonical XEP-0300 name -> constructor.  Order = strength, strongest first
-# (XEP-0414 §4 ranking; 512-bit outputs before 256-bit, sha-1 last).
+# (XEP-0414 §5 ranking; 512-bit outputs before 256-bit, sha-1 last).
 _CONSTRUCTORS: dict[str, Callable[[], Hasher]] = {
     "sha3-512": hashlib.sha3_512,
     "blake2b-512": _blake2b(64),
@@ -44,15 +44,13 @@ _CONSTRUCTORS: dict[str, Callable[[], Hasher]] = {
     "sha3-256": hashlib.sha3_256,
     "blake2b-256": _blake2b(32),
     "sha-256": hashlib.sha256,
-    "sha-1": hashlib.sha1,  # XEP-0414 §4: SHOULD NOT; accepted for verification only
+    "sha-1": hashlib.sha1,  # XEP-0414 §5: SHOULD NOT; accepted for verification only
 }
 _STRENGTH = {name: rank for rank, name in enumerate(_CONSTRUCTORS)}
 _DIGEST_SIZE = {name: len(make().digest()) for name, make in _CONSTRUCTORS.items()}
 
-#: Algorithms jinglefs computes on request and advertises (XEP-0300 §4 disco features).
+#: Algorithms jinglefs computes on request and advertises (XEP-0300 §5 disco features).
 SUPPORTED_ALGOS: tuple[str, ...] = tuple(a for a in _CONSTRUCTORS if a != "sha-1")
-#: Algorithms accepted when checking a peer's digest (adds sha-1, which Conversations sends).
-VERIFIABLE_ALGOS: tuple[str, ...] = tuple(_CONSTRUCTORS)
 #: The algorithm jinglefs uses for its own offers/checksums: fastest here (SHA-NI) and a
 #: XEP-0414 MUST, so every conforming peer can check it.
 DEFAULT_ALGO = "sha-256"
@@ -75,7 +73,7 @@ def normalize_algo(name: str) -> str | None:
 
     Tolerates case, an ``id-`` prefix (IANA OID names, XEP-0447 examples) and any
     ``-``/``_`` separators: ``SHA-256``, ``sha256``, ``BLAKE2b512``, ``id-blake2b512``
-    and ``blake2b-512`` all work.  md5 and friends (XEP-0414 §4: MUST NOT) are unknown.
+    and ``blake2b-512`` all work.  md5 and friends (XEP-0414 §5: MUST NOT) are unknown.
     """
     compact = name.strip().lower()
     if compact.startswith("id-"):
@@ -83,16 +81,8 @@ def normalize_algo(name: str) -> str | None:
     return _ALIASES.get(_SEPARATORS.sub("", compact))
 
 
-def new_hasher(algo: str) -> Hasher:
-    """A fresh hash object for any spelling of a known algorithm (ValueError otherwise)."""
-    canonical = normalize_algo(algo)
-    if canonical is None:
-        raise ValueError(f"unsupported hash algorithm {algo!r}")
-    return _CONSTRUCTORS[canonical]()
-
-
 def disco_features() -> list[str]:
-    """XEP-0300 §4 features: one ``urn:xmpp:hash-function-text-names:<algo>`` per algo."""
+    """XEP-0300 §5 features: one ``urn:xmpp:hash-function-text-names:<algo>`` per algo."""
     return [HASH_NAMES + algo for algo in SUPPORTED_ALGOS]
 
 
@@ -108,8 +98,8 @@ def pick_strongest(names: Iterable[str]) -> str | None:
 def canonical_hashes(hashes: Mapping[str, bytes]) -> dict[str, bytes]:
     """``hashes`` keyed by canonical names; unknown algorithms and empty digests are dropped.
 
-    An empty digest is what ``<hash algo='…'/>`` or ``<hash-used/>`` (XEP-0300 §2,
-    XEP-0234 §6) announce: the algorithm, with the value to come later.
+    An empty digest is what ``<hash algo='…'/>`` or ``<hash-used/>`` (XEP-0300 §3,
+    XEP-0234 §5) announce: the algorithm, with the value to come later.
     """
     out: dict[str, bytes] = {}
     for name, digest in hashes.items():

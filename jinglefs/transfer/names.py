@@ -1,17 +1,15 @@
 """Turning a peer's file name into something safe to create and to show.
 
-XEP-0234 §5 (protocol.md §4.1): the ``<name>`` of an offer MUST NOT be trusted as a
-path.  Everything here is pure string work except :func:`free_path`, which looks at
-the destination folder.  The rules are the same on every OS, so a name saved on
-Linux can be copied to Windows unchanged.
+XEP-0234 §5 (docs/protocol.md §5.1): the ``<name>`` of an offer MUST NOT be trusted as a
+path.  Everything here is pure string work.  The rules are the same on every OS, so a
+name saved on Linux can be copied to Windows unchanged.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 #: NAME_MAX of every common file system (ext4, btrfs, APFS, NTFS in UTF-16 units ≥ this).
 MAX_NAME_BYTES = 255
@@ -142,19 +140,3 @@ def numbered_name(name: str, n: int, *, max_bytes: int = MAX_NAME_BYTES) -> str:
     suffix = f" ({n})"
     return fit_name(_truncate_utf8(stem, max_bytes - _utf8_len(ext + suffix)) + suffix, ext,
                     max_bytes)
-
-
-def free_path(directory: str | os.PathLike[str], name: str) -> Path:
-    """``directory/name``, or ``name (1).ext``, ``name (2).ext`` ... whichever is free.
-
-    "Free" means no directory entry at all, so a broken symlink also counts as taken.
-    This only *picks* a name; whoever creates it must still do so without overwriting
-    (the receiver links with ``O_EXCL`` semantics and retries).
-    """
-    base = Path(directory)
-    n = 0
-    while True:
-        candidate = base / numbered_name(name, n)
-        if not os.path.lexists(candidate):
-            return candidate
-        n += 1

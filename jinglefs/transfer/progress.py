@@ -1,4 +1,4 @@
-"""Transfer rate, ETA and progress-event throttling.
+"""Transfer rate and ETA.
 
 Pure arithmetic: every method takes ``now`` (seconds, from any monotonic clock), so
 the code is deterministic under test.  The façade turns the numbers into
@@ -54,28 +54,3 @@ class RateMeter:
             return 0.0
         rate = self.rate
         return remaining / rate if rate > 0 else None
-
-
-class ProgressThrottle:
-    """Decides when a progress event is worth emitting.
-
-    Yes for the first update, then at most once per ``interval`` seconds, and always
-    (exactly once) when ``done`` reaches ``total``.
-    """
-
-    def __init__(self, interval: float = 0.25) -> None:
-        self.interval = interval
-        self._last: float | None = None
-        self._completed = False
-
-    def should_emit(self, now: float, done: int, total: int) -> bool:
-        if done >= total:
-            if self._completed:
-                return False
-            self._completed = True
-            self._last = now
-            return True
-        if self._last is None or now - self._last >= self.interval:
-            self._last = now
-            return True
-        return False

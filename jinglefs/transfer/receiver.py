@@ -1,10 +1,10 @@
 """Receiving side: :class:`~jinglefs.streams.ByteStream` -> ``<name>.jfs-part`` -> verified file.
 
-XEP-0234 §4.3 step 4: the bytes arrive unframed, so the receiver stops after exactly
-``size`` bytes (``size - offset`` when resuming with an XEP-0234 §8
+XEP-0234 §4: the bytes arrive unframed, so the receiver stops after exactly
+``size`` bytes (``size - offset`` when resuming with an XEP-0234 §6.4
 ``<range offset=…>``).  The file is written under a partial name in the destination
 folder, hashed as it arrives (XEP-0300), and renamed into place only after the
-digests were checked (protocol.md §8.1: all known algorithms are verified), so nothing
+digests were checked (docs/protocol.md §9.2: all known algorithms are verified), so nothing
 that looks complete ever holds unverified bytes.
 
 Next to ``<name>.jfs-part`` sits ``<name>.jfs-part.json`` (peer, offered name, size,
@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import stat
@@ -51,11 +52,6 @@ from .names import (
     safe_filename,
     split_extension,
 )
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
 
 PART_SUFFIX = ".jfs-part"
 SIDECAR_SUFFIX = PART_SUFFIX + ".json"
@@ -193,9 +189,7 @@ def _open_dirs(dest_dir: str | os.PathLike[str], relative_dir: PurePosixPath | N
 
 
 def _lock(fd: int) -> bool:
-    """Exclusive advisory lock so two transfers never write one partial (POSIX only)."""
-    if fcntl is None:
-        return True
+    """Exclusive advisory lock so two transfers never write one partial."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -217,7 +211,7 @@ class IncomingFile:
     Build it with :meth:`create`, :meth:`find_resumable` or :meth:`open`; then
     ``await receive(stream)``, then :meth:`finish` (or :meth:`abort`).  ``offset`` is
     the number of bytes already on disk: accept the offer with
-    ``<range offset=…>`` (XEP-0234 §8) when it is > 0.
+    ``<range offset=…>`` (XEP-0234 §6.4) when it is > 0.
     """
 
     def __init__(self, *, directory: _Dir, part_name: str, fd: int, name: str, final_name: str,
@@ -242,7 +236,6 @@ class IncomingFile:
         self._written = offset
         self._behind = offset
         self._state = "open"  # open -> receiving -> received -> finished | aborted | failed
-        self.final_path: Path | None = None
         self.verification: Verification | None = None
 
     # -- construction -------------------------------------------------------------
@@ -551,7 +544,7 @@ class IncomingFile:
     def finish(self, expected: Mapping[str, bytes] | None = None) -> Path:
         """Verify, then move the partial into place without overwriting; return the path.
 
-        ``expected`` are digests from the sender's ``<checksum>`` (XEP-0234 §7); the
+        ``expected`` are digests from the sender's ``<checksum>`` (XEP-0234 §8.2); the
         offer's own digests are checked as well.  Every known algorithm that was
         computed while receiving (sha-256, plus those the offer named) is verified.
         Only if none of the given algorithms was computed is the partial hashed again
@@ -604,7 +597,6 @@ class IncomingFile:
         self._dir.close()
         self._state = "finished"
         self.verification = result
-        self.final_path = final
         return final
 
     def _place(self) -> Path:

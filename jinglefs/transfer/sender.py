@@ -1,11 +1,11 @@
 """Sending side: file -> :class:`~jinglefs.streams.ByteStream`, hashing as it reads.
 
-XEP-0234 §1/§4.3 step 4: the raw file bytes go on the stream with no framing.  With
-an XEP-0234 §8 ``<range offset length>`` only that slice is sent, but the digests
+XEP-0234 §4: the raw file bytes go on the stream with no framing.  With
+an XEP-0234 §6.4 ``<range offset length>`` only that slice is sent, but the digests
 returned always cover the **whole file** (the prefix before ``offset`` and any tail
 after the range are hashed too), so they can be compared with the receiver's, which
 also hashes the part it already had (XEP-0300 digests over the complete file for the
-``<checksum>`` of XEP-0234 §7).
+``<checksum>`` of XEP-0234 §8.2).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ async def send_file(
             return data
 
         def finish_hash() -> None:
-            hash_span(end, size)  # the tail after a range (XEP-0234 §8), if any
+            hash_span(end, size)  # the tail after a range (XEP-0234 §6.4), if any
             if f.read(1):
                 raise StorageError(f"{fpath} grew while it was being sent")
             if os.fstat(f.fileno()).st_size != size:

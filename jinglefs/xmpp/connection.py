@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import slixmpp
-from slixmpp import JID
+from slixmpp import JID, Iq
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -55,7 +55,7 @@ class JingleReply:
     answered: bool = False
 
     def ack(self) -> None:
-        """XEP-0166 §6.2: an empty IQ result, sent before anything the action causes."""
+        """XEP-0166 §6.3.1: an empty IQ result, sent before anything the action causes."""
         if not self.answered:
             self.answered = True
             self._iq.reply(clear=True).send()
@@ -147,18 +147,33 @@ class XmppConnection:
         return str(self.xmpp.boundjid.full)
 
     async def connect(self, timeout: float) -> None:
-        """Log in; raise ConnectError / AuthError with a plain reason."""
+        """One login attempt; raise ConnectError / AuthError with a plain reason.
+
+        Called again after a failure or a lost connection (the client's reconnect loop
+        decides when).  slixmpp would retry an unreachable server by itself with its own
+        back-off; that attempt is cancelled so that only the caller's loop ever retries.
+        """
         x = self.xmpp
         x.plugin["xep_0030"].add_identity(category="client", itype="pc", name=CLIENT_NAME)
         for feature in self._features:
             x.plugin["xep_0030"].add_feature(feature)
+        self._session_started.clear()
+        self._failure = None
         host = self.account.server
         port = self.account.port or 5222
-        x.connect(host, port) if host else x.connect()
+        attempt = x.connect(host, port) if host else x.connect()
         try:
-            await asyncio.wait_for(self._session_started.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                # The attempt ends with None once a TCP connection is up, or with the
+                # next attempt slixmpp scheduled when every address failed.
+                if await attempt is not None:
+                    x.cancel_connection_attempt()
+                    raise self._failure or ConnectError(
+                        f"cannot reach {host or self.account.jid.split('@')[-1]}:{port}")
+                await self._session_started.wait()
         except TimeoutError:
-            self.xmpp.disconnect()
+            x.cancel_connection_attempt()
+            x.disconnect()
             if self._failure is not None:
                 raise self._failure from None
             raise ConnectError(f"no answer from {host or self.account.jid.split('@')[-1]} "
@@ -167,7 +182,8 @@ class XmppConnection:
             raise self._failure
 
     async def aclose(self) -> None:
-        if self.connected:
+        self.xmpp.cancel_connection_attempt()  # a login attempt may still be under way
+        if self.connected or self.xmpp.transport is not None:
             self.connected = False
             try:
                 await asyncio.wait_for(self.xmpp.disconnect(), 5)
@@ -234,7 +250,7 @@ class XmppConnection:
             self.xmpp.make_iq(ito=to, itype=kind)
         iq.append(payload)
         try:
-            result = await iq.send(timeout=timeout)
+            result = await send_and_wait(iq, timeout)
         except IqTimeout:
             raise JingleIqError("remote-server-timeout", text="no answer") from None
         except IqError as e:
@@ -338,3 +354,10 @@ class XmppConnection:
                                subscription=item["subscription"], in_roster=True,
                                resources=tuple(resources)))
         return sorted(out, key=lambda c: (c.name or c.jid).lower())
+
+
+async def send_and_wait(iq: Iq, timeout: float) -> Iq:
+    """slixmpp's ``Iq.send`` with types (slixmpp leaves it unannotated): the result IQ, or
+    ``IqError`` / ``IqTimeout``."""
+    result: Iq = await iq.send(timeout=timeout)  # type: ignore[no-untyped-call]
+    return result

@@ -30,6 +30,16 @@ def jinglefs(prosody: ProsodyServer, user: str, tmp_path: Path, command: str, *a
         stdin=subprocess.DEVNULL)
 
 
+def bare_cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """The CLI with exactly these arguments (for login failures)."""
+    env = dict(os.environ, JINGLEFS_CONFIG_DIR=str(tmp_path / "config"),
+               JINGLEFS_STATE_DIR=str(tmp_path / "state"))
+    env.pop("JINGLEFS_PASSWORD", None)
+    return subprocess.Popen([sys.executable, "-m", "jinglefs", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+
+
 def events(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,19 +12,9 @@ import pytest
 from jinglefs import errors
 from tests.servers.prosody import ProsodyServer
 
-from .cli_run import cli_transfer, jinglefs
+from .cli_run import bare_cli, cli_transfer, jinglefs
 
 pytestmark = pytest.mark.e2e
-
-
-def bare_cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    """The CLI with exactly these arguments (for login failures)."""
-    env = dict(os.environ, JINGLEFS_CONFIG_DIR=str(tmp_path / "config"),
-               JINGLEFS_STATE_DIR=str(tmp_path / "state"))
-    env.pop("JINGLEFS_PASSWORD", None)
-    return subprocess.Popen([sys.executable, "-m", "jinglefs", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env,
-                            stdin=subprocess.DEVNULL)
 
 
 def test_send_and_receive_with_json(prosody: ProsodyServer, tmp_path: Path) -> None:
@@ -70,18 +58,3 @@ def test_wrong_password_exit_code(prosody: ProsodyServer, tmp_path: Path) -> Non
                     "--password-file", str(pw), "--no-input", __file__, prosody.jid("bob"))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == errors.EXIT_AUTH, err
-
-
-def test_unreachable_server_exit_code(prosody: ProsodyServer, tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    pw = tmp_path / "p.pw"
-    pw.write_text("x\n")
-    proc = bare_cli(tmp_path, "send", "--account", prosody.jid("alice"), "--server",
-                    f"127.0.0.1:{port}", "--password-file", str(pw), "--no-input", __file__,
-                    prosody.jid("bob"))
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == errors.EXIT_CONNECT, err

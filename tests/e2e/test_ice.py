@@ -1,12 +1,13 @@
-"""ICE data channels (Conversations' webrtc-datachannel:1, protocol.md §5.4) end to end.
+"""ICE data channels (Conversations' webrtc-datachannel:1, docs/protocol.md §6.4) end to end.
 
 Two real jinglefs clients on the real loopback Prosody.  aioice leaves 127.0.0.1 out when it
 gathers, so the clients gather on ``Settings.ice_host_addresses=("127.0.0.1",)`` (the CLI's
 ``--ice-address``).  Covered: files over ICE (path, encryption, bytes, hashes), the ladder's
 choice, the fallback to SOCKS5 when ICE cannot connect or the DTLS fingerprint is wrong,
 trickled candidates (ours after a slow gathering, the peer's before we accept), the TURN
-relay announced by XEP-0215, sockets released however a session ends, the CLI, and the
-STUN/TURN settings.
+relay announced by XEP-0215, sockets released however a session ends, and the CLI.  What
+needs no server (STUN/TURN parsing and merging, the CLI's ICE options) is in
+tests/test_stun_turn.py, tests/transports/test_ice_servers.py and tests/test_cli_ice.py.
 """
 
 from __future__ import annotations
@@ -14,55 +15,50 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import keyring
 import psutil
 import pytest
 
-from jinglefs import cli, config, errors
-from jinglefs.api import Settings
+from jinglefs import errors
 from jinglefs.client import Client, advertised_features
 from jinglefs.events import PathKind
 from jinglefs.ice import negotiator as ice_negotiation
-from jinglefs.ice.channel import IceSession
+from jinglefs.ice.channel import IceHooks, IceSession
 from jinglefs.ice.negotiator import (
     ICE_SERVERS_SERVICE,
     IceNegotiator,
-    TurnUrl,
-    announced_ice_servers,
-    manual_ice_servers,
-    merge_ice_servers,
-    parse_stun,
-    parse_turn,
-    turn_setting,
 )
-from jinglefs.ice.protocol import DtlsFingerprint, IceServers, WebRtcDataChannelTransport
+from jinglefs.ice.protocol import (
+    DtlsFingerprint,
+    IceCandidate,
+    IceServers,
+    WebRtcDataChannelTransport,
+)
 from jinglefs.jingle import ns
-from jinglefs.jingle.codec import parse_jingle
-from jinglefs.jingle.model import Action, Jingle, Role
+from jinglefs.jingle.model import Action, Jingle
 from jinglefs.jingle.transport import TransportPayload
-from jinglefs.negotiator import NegotiationContext
 from jinglefs.streams import ByteStream
-from jinglefs.xmpp.connection import XmppConnection
-from tests.fakes import MemoryKeyring, fake_connect
 from tests.servers.coturn import CoturnServer
 from tests.servers.prosody import ProsodyServer
 
-from .cli_run import cli_transfer, jinglefs
-from .conftest import login, settings
-from .test_s5b import paths, settle, transfer_file
-from .test_transfer import first_offer, make_file
+from .cli_run import cli_transfer
+from .conftest import (
+    BOUND,
+    first_offer,
+    login,
+    make_file,
+    paths,
+    settings,
+    settle,
+    transfer_file,
+    two_clients,
+)
 
 pytestmark = pytest.mark.e2e
-
-BOUND = 60.0  # only to fail instead of hanging; never asserted as a duration
 LO = ("127.0.0.1",)
 ICE_LO = settings(ice_host_addresses=LO)
 
@@ -120,22 +116,6 @@ async def assert_udp_released(before: set[tuple[str, int]]) -> None:
     assert udp_sockets() - before == set()
 
 
-@pytest.fixture
-def jingle_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Jingle]]:
-    """Every Jingle IQ-set the clients send, as (sender full JID, parsed action)."""
-    sent: list[tuple[str, Jingle]] = []
-    real_send_iq = XmppConnection.send_iq
-
-    async def send_iq(self: XmppConnection, to: str, payload: ET.Element,
-                      **kw: Any) -> ET.Element:
-        if payload.tag == f"{{{ns.JINGLE}}}jingle":
-            sent.append((self.jid, parse_jingle(payload)))
-        return await real_send_iq(self, to, payload, **kw)
-
-    monkeypatch.setattr(XmppConnection, "send_iq", send_iq)
-    return sent
-
-
 def wire(log: list[tuple[str, Jingle]]) -> list[tuple[str, Action, str | None]]:
     return [(jid, j.action, type(j.contents[0].transport).__name__ if j.contents else None)
             for jid, j in log]
@@ -149,13 +129,8 @@ def ice_payloads(log: list[tuple[str, Jingle]], jid: str, action: Action
 
 @pytest.fixture
 async def pair(prosody: ProsodyServer) -> AsyncIterator[tuple[Client, Client]]:
-    alice = await login(prosody, "alice", resource="ice-a", settings=ICE_LO)
-    bob = await login(prosody, "bob", resource="ice-b", settings=ICE_LO)
-    try:
-        yield alice, bob
-    finally:
-        await alice.aclose()
-        await bob.aclose()
+    async with two_clients(prosody, "ice", ICE_LO) as clients:
+        yield clients
 
 
 @pytest.fixture
@@ -241,7 +216,7 @@ async def test_auto_picks_ice_first(pair: tuple[Client, Client], tmp_path: Path,
     assert actions[0] == (alice.jid, Action.SESSION_INITIATE, "WebRtcDataChannelTransport")
     assert (bob.jid, Action.SESSION_ACCEPT, "WebRtcDataChannelTransport") in actions
     assert not any(a is Action.TRANSPORT_REPLACE for _, a, _ in actions)
-    # protocol.md §5.4 / trap 15: what Conversations requires on the wire.
+    # docs/protocol.md §6.4 / §15.15: what Conversations requires on the wire.
     [offer] = ice_payloads(jingle_log, alice.jid, Action.SESSION_INITIATE)
     assert offer.sctp_port == 5000 and offer.max_message_size > 0
     assert offer.fingerprint is not None and offer.fingerprint.setup == "actpass"
@@ -279,7 +254,7 @@ async def test_unreachable_ice_falls_back_to_s5b(
             assert [e.path for e in await paths(transfer)] == [PathKind.S5B_DIRECT]
         actions = wire(jingle_log)
         assert actions[0] == (alice.jid, Action.SESSION_INITIATE, "WebRtcDataChannelTransport")
-        # The transport-replace comes after session-accept (protocol.md §16 trap 10).
+        # The transport-replace comes after session-accept (docs/protocol.md §15.10).
         accept = actions.index((bob.jid, Action.SESSION_ACCEPT, "WebRtcDataChannelTransport"))
         replace_at = actions.index((alice.jid, Action.TRANSPORT_REPLACE, "S5bTransport"))
         assert accept < replace_at
@@ -381,31 +356,56 @@ async def test_decline_releases_the_ice_sockets(pair: tuple[Client, Client], tmp
 
 
 async def test_candidates_trickle_when_gathering_is_slow(
-        prosody: ProsodyServer, tmp_path: Path, silent_udp: int,
+        pair: tuple[Client, Client], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         jingle_log: list[tuple[str, Jingle]]) -> None:
-    """A STUN server that never answers holds aioice's gathering for 5 s: the offer leaves
-    without candidates (ufrag, pwd and fingerprint only) and they follow by transport-info."""
-    slow = settings(ice_host_addresses=LO, stun=(f"127.0.0.1:{silent_udp}",))
-    alice = await login(prosody, "alice", resource="tr-a", settings=slow)
-    bob = await login(prosody, "bob", resource="tr-b", settings=ICE_LO)
-    try:
-        _, _, _, sent, got = await transfer_file(alice, bob, tmp_path, 100_000,
-                                                 transport="ice")
-        for transfer in (sent, got):
-            assert [e.path for e in await paths(transfer)] == [PathKind.ICE_DIRECT]
-        [offer] = ice_payloads(jingle_log, alice.jid, Action.SESSION_INITIATE)
-        assert offer.candidates == () and offer.fingerprint is not None
-        assert offer.ice.ufrag and offer.ice.pwd
-        trickled = ice_payloads(jingle_log, alice.jid, Action.TRANSPORT_INFO)
-        assert [c.ip for t in trickled for c in t.candidates] == ["127.0.0.1"]
-        assert all(t.ice.ufrag == offer.ice.ufrag for t in trickled)
-        # Bob's answer was gathered in time: all its candidates in session-accept.
-        [answer] = ice_payloads(jingle_log, bob.jid, Action.SESSION_ACCEPT)
-        assert answer.candidates
-        assert ice_payloads(jingle_log, bob.jid, Action.TRANSPORT_INFO) == []
-    finally:
-        await alice.aclose()
-        await bob.aclose()
+    """Gathering that outlasts OFFER_GATHER_WAIT (a STUN or TURN server that does not answer
+    holds aioice's for 5 s): the offer leaves without candidates (ufrag, pwd and fingerprint
+    only) and they follow by transport-info.  Alice's gathering is held (IceHooks.gather_gate)
+    until bob has the offer, so the offer cannot carry any."""
+    alice, bob = pair
+    gathered = asyncio.Event()
+    sessions: list[IceSession] = []
+
+    class HeldGathering(IceSession):
+        def __init__(self, **kw: Any) -> None:
+            if kw["initiator"]:
+                kw["hooks"] = IceHooks(gather_gate=gathered.wait)
+            super().__init__(**kw)
+            sessions.append(self)
+            self.candidates: tuple[IceCandidate, ...] = ()
+
+        async def gather(self) -> WebRtcDataChannelTransport:
+            payload = await super().gather()
+            self.candidates = payload.candidates  # closing forgets them
+            return payload
+
+    monkeypatch.setattr(ice_negotiation, "IceSession", HeldGathering)
+    src = make_file(tmp_path, "slow.bin", 100_000)
+    [sent] = await alice.send_files(bob.jid, [src], transport="ice")
+    offer = await first_offer(bob)
+    [initiate] = ice_payloads(jingle_log, alice.jid, Action.SESSION_INITIATE)
+    assert initiate.candidates == () and initiate.fingerprint is not None
+    assert initiate.ice.ufrag and initiate.ice.pwd
+    assert ice_payloads(jingle_log, alice.jid, Action.TRANSPORT_INFO) == []
+    gathered.set()
+    (tmp_path / "in").mkdir()
+    [got] = await offer.accept(tmp_path / "in")
+    await asyncio.wait_for(got.wait(), BOUND)
+    await asyncio.wait_for(sent.wait(), BOUND)
+    assert (tmp_path / "in" / "slow.bin").read_bytes() == src.read_bytes()
+    for transfer in (sent, got):
+        assert [e.path for e in await paths(transfer)] == [PathKind.ICE_DIRECT]
+    trickled = ice_payloads(jingle_log, alice.jid, Action.TRANSPORT_INFO)
+    assert [c.ip for t in trickled for c in t.candidates] == ["127.0.0.1"]
+    assert all(t.ice.ufrag == initiate.ice.ufrag for t in trickled)
+    # Bob sent each of its candidates once: in session-accept, or trickled after it.
+    initiator, responder = sessions
+    assert initiator.initiator and not responder.initiator
+    assert isinstance(responder, HeldGathering) and responder.candidates
+    [answer] = ice_payloads(jingle_log, bob.jid, Action.SESSION_ACCEPT)
+    bob_sent = [(c.ip, c.port) for p in (answer, *ice_payloads(
+        jingle_log, bob.jid, Action.TRANSPORT_INFO)) for c in p.candidates]
+    assert sorted(bob_sent) == sorted((c.ip, c.port) for c in responder.candidates)
 
 
 class _EarlyTrickle(IceNegotiator):
@@ -423,17 +423,28 @@ class _EarlyTrickle(IceNegotiator):
 async def test_candidates_trickled_before_accept_are_used(
         pair: tuple[Client, Client], tmp_path: Path, ice_spy: IceSpy,
         monkeypatch: pytest.MonkeyPatch, jingle_log: list[tuple[str, Jingle]]) -> None:
+    """Bob accepts only once it has acknowledged alice's early transport-info, which it does
+    after handling it (XEP-0166 §6.2: the ack and the handling are one step): the candidates
+    reach bob before it accepts, always."""
     alice, bob = pair
     monkeypatch.setitem(alice.factories, "ice", _EarlyTrickle)
+    acked = asyncio.Event()
+    connection_class = type(alice.connection)
+    real_send_iq = connection_class.send_iq
+
+    async def send_iq(self: Any, to: str, payload: Any, **kw: Any) -> Any:
+        result = await real_send_iq(self, to, payload, **kw)
+        if (self.jid == alice.jid and payload.tag == f"{{{ns.JINGLE}}}jingle"
+                and payload.get("action") == "transport-info"):
+            acked.set()
+        return result
+
+    monkeypatch.setattr(connection_class, "send_iq", send_iq)
     src = make_file(tmp_path, "early.bin", 50_000)
     [sent] = await alice.send_files(bob.jid, [src], transport="ice")
     offer = await first_offer(bob)
-
-    async def trickle_arrived() -> None:
-        while not any(d._early_info for d in bob._drivers.values()):
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(trickle_arrived(), BOUND)  # before bob accepts
+    await asyncio.wait_for(acked.wait(), BOUND)
+    assert any(d._early_info for d in bob._drivers.values())  # kept until bob accepts
     (tmp_path / "in").mkdir()
     [got] = await offer.accept(tmp_path / "in")
     await asyncio.wait_for(got.wait(), BOUND)
@@ -491,128 +502,6 @@ async def test_relay_only_through_turn_announced_by_the_server(
         await bob.aclose()
 
 
-def _ctx(services: dict[str, object], settings_: Settings | None = None
-         ) -> NegotiationContext:
-    return NegotiationContext(
-        role=Role.INITIATOR, local_jid="alice@example.org/res", peer_jid="bob@example.org/x",
-        settings=settings_ or Settings(), connection=SimpleNamespace(xmpp="xmpp"),  # type: ignore[arg-type]
-        send_transport_info=lambda payload: None, new_id=lambda: "id", services=services)
-
-
-@pytest.mark.parametrize("expires, again", [
-    (timedelta(hours=1), False),  # credentials still valid: cached
-    (timedelta(seconds=30), True),  # about to expire (EXPIRY_MARGIN): fetched again
-    (-timedelta(hours=1), True),  # expired
-    (None, False),  # no expiry: cached for the client's life
-])
-async def test_announced_servers_are_fetched_once_until_expiry(
-        monkeypatch: pytest.MonkeyPatch, expires: timedelta | None, again: bool) -> None:
-    calls: list[tuple[object, str]] = []
-
-    async def fetch(xmpp: object, domain: str, **kw: Any) -> IceServers:
-        calls.append((xmpp, domain))
-        return IceServers(turn_host="turn.example.org", turn_username="u", turn_password="p",
-                          turn_expires=None if expires is None else datetime.now(UTC) + expires)
-
-    monkeypatch.setattr(ice_negotiation, "fetch_ice_servers", fetch)
-    services: dict[str, object] = {}
-    first = await announced_ice_servers(_ctx(services))
-    second = await announced_ice_servers(_ctx(services))
-    assert first is not None and first.turn_host == "turn.example.org" and second is not None
-    assert calls == [("xmpp", "example.org")] * (2 if again else 1)
-
-
-async def test_failed_lookup_is_retried_and_nothing_found_is_cached(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = 0
-
-    async def fetch(xmpp: object, domain: str, **kw: Any) -> IceServers | None:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise RuntimeError("stream closed")
-        return None
-
-    monkeypatch.setattr(ice_negotiation, "fetch_ice_servers", fetch)
-    services: dict[str, object] = {}
-    assert await announced_ice_servers(_ctx(services)) is None  # the error: no servers
-    assert calls == 1
-    assert await announced_ice_servers(_ctx(services)) is None  # asked again: none offered
-    assert calls == 2
-    assert await announced_ice_servers(_ctx(services)) is None  # cached (RETRY_NOTHING)
-    assert calls == 2
-
-
-# -- STUN/TURN settings ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("stun.example.org", ("stun.example.org", 3478)),
-    ("stun.example.org:19302", ("stun.example.org", 19302)),
-    ("stun:stun.example.org:3479", ("stun.example.org", 3479)),
-    ("STUN:192.0.2.1", ("192.0.2.1", 3478)),
-    ("[2001:db8::1]:3480", ("2001:db8::1", 3480)),
-    ("2001:db8::1", ("2001:db8::1", 3478)),
-])
-def test_parse_stun(text: str, expected: tuple[str, int]) -> None:
-    assert parse_stun(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "stun:", "host:0", "host:70000", "host:x", "stuns:h",
-                                  "stun:h?transport=udp", "a b", "[2001:db8::1", "u@host"])
-def test_parse_stun_rejects(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_stun(text)
-
-
-def test_parse_turn() -> None:
-    assert parse_turn("turn:turn.example.org") == TurnUrl("turn.example.org", 3478, "udp")
-    assert parse_turn("turns:t.example.org") == TurnUrl("t.example.org", 5349, "tcp", True)
-    # TURN REST user names contain colons; the password is after the last one.
-    url = parse_turn("turn:1700000000%3Aalice:c2VjcmV0/+=@[2001:db8::2]:3479?transport=tcp")
-    assert url == TurnUrl("2001:db8::2", 3479, "tcp", False, "1700000000:alice", "c2VjcmV0/+=")
-    assert parse_turn("turn:1700000000:alice:pw@h") == TurnUrl(
-        "h", 3478, "udp", False, "1700000000:alice", "pw")
-    # On the command line (no passwords there) the whole user info is the user name.
-    assert parse_turn("turn:1700000000:alice@h:3478?transport=udp",
-                      password_in_url=False) == TurnUrl(
-        "h", 3478, "udp", False, "1700000000:alice", None)
-    assert parse_turn("turn:alice@example.org@h", password_in_url=False).username == \
-        "alice@example.org"
-    for bad in ("stun:h", "turn:h?transport=sctp", "turns:h?transport=udp", "turn:@h",
-                "turn:u@", "turn:h?foo=bar", "h:3478"):
-        with pytest.raises(ValueError):
-            parse_turn(bad)
-
-
-def test_turn_setting_round_trip() -> None:
-    url = TurnUrl("2001:db8::3", 443, "tcp", True, "1700000000:bob@x", "p:w/d@")
-    assert parse_turn(turn_setting(url)) == url
-    assert turn_setting(TurnUrl("h", 3478, "udp", False, "u", "p")) == \
-        "turn:u:p@h:3478?transport=udp"
-
-
-def test_manual_servers_and_merge_with_announced() -> None:
-    manual = manual_ice_servers(("bad host", "stun:s.example.org:3479", "s2.example.org"),
-                                ("turn:nopass@t0", "turn:u:p@t.example.org?transport=tcp"))
-    assert manual == IceServers(stun_host="s.example.org", stun_port=3479,
-                                turn_host="t.example.org", turn_port=3478, turn_username="u",
-                                turn_password="p", turn_transport="tcp")
-    assert manual_ice_servers((), ()) is None
-    expiry = datetime.now(UTC) + timedelta(hours=1)
-    announced = IceServers(stun_host="stun.server", turn_host="turn.server",
-                           turn_username="su", turn_password="sp", turn_expires=expiry)
-    # Manual wins per kind; what the user did not configure comes from the server.
-    assert merge_ice_servers(manual, announced) == manual
-    stun_only = manual_ice_servers(("mine.example",), ())
-    merged = merge_ice_servers(stun_only, announced)
-    assert merged is not None and merged.stun_host == "mine.example"
-    assert (merged.turn_host, merged.turn_username, merged.turn_expires) == (
-        "turn.server", "su", expiry)
-    assert merge_ice_servers(None, announced) == announced
-    assert merge_ice_servers(stun_only, None) == stun_only
-
-
 # -- the command line ----------------------------------------------------------------------------
 
 
@@ -625,96 +514,3 @@ def test_cli_transport_ice(prosody: ProsodyServer, tmp_path: Path) -> None:
     for events in (run.sent, run.received):
         transport = [e for e in events if e["event"] == "transport"]
         assert [(e["path"], e["encrypted"]) for e in transport] == [("ice-direct", True)]
-
-
-def test_cli_turn_password_never_on_the_command_line(prosody: ProsodyServer,
-                                                     tmp_path: Path) -> None:
-    """--turn without --turn-password-file is a usage error (exit 2) that never echoes the
-    URL (someone may have typed a password into it)."""
-    proc = jinglefs(prosody, "alice", tmp_path, "send", "--turn",
-                "turn:alice:s3cret@turn.example.org", str(make_file(tmp_path, "x", 1)),
-                prosody.jid("bob"))
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == errors.EXIT_USAGE
-    assert "--turn-password-file" in err and "s3cret" not in out + err
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The CLI in-process against tests/fakes.py: no network, a private config dir and an
-    in-memory keyring."""
-    monkeypatch.setenv("JINGLEFS_CONFIG_DIR", str(tmp_path / "cfg"))
-    monkeypatch.setenv("JINGLEFS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("JINGLEFS_ACCOUNT", "alice@example.org")
-    monkeypatch.setenv("JINGLEFS_PASSWORD", "env-pw")
-    monkeypatch.setattr(cli, "_stdin_isatty", lambda: False)
-    afile = tmp_path / "a.bin"
-    afile.write_bytes(b"x" * 100)
-    previous = keyring.get_keyring()
-    keyring.set_keyring(MemoryKeyring())
-    yield afile
-    keyring.set_keyring(previous)
-
-
-def test_cli_ice_options_reach_the_settings(cli_env: Path, tmp_path: Path) -> None:
-    pw = tmp_path / "turn.pw"
-    pw.write_text("c2VjcmV0/+=\n")
-    connect = fake_connect()
-    assert cli.main(["send", str(cli_env), "bob@example.org",
-                     "--stun", "stun.example.org:19302",
-                     "--turn", "turn:1700000000:alice@turn.example.org?transport=tcp",
-                     "--turn-password-file", str(pw), "--ice-address", "127.0.0.1",
-                     "--ice-relay-only"], connect=connect) == 0
-    _, got = connect.calls[0]
-    assert got.stun == ("stun.example.org:19302",)
-    assert got.ice_host_addresses == ("127.0.0.1",) and got.ice_relay_only
-    [turn] = got.turn
-    assert parse_turn(turn) == TurnUrl("turn.example.org", 3478, "tcp", False,
-                                       "1700000000:alice", "c2VjcmV0/+=")
-    assert manual_ice_servers(got.stun, got.turn) == IceServers(
-        stun_host="stun.example.org", stun_port=19302, turn_host="turn.example.org",
-        turn_username="1700000000:alice", turn_password="c2VjcmV0/+=", turn_transport="tcp")
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["--turn", "turn:u@t.example.org"], "--turn needs --turn-password-file"),
-    (["--turn", "turn:t.example.org", "--turn-password-file", "{pw}"], "give the user name"),
-    (["--turn", "stun:t.example.org", "--turn-password-file", "{pw}"], "turn: or turns:"),
-    (["--turn-password-file", "{pw}"], "without a TURN server"),
-    (["--stun", "stun.example.org:99999"], "bad port"),
-    (["--ice-address", "eth0"], "is not an IP address"),
-])
-def test_cli_bad_ice_options(cli_env: Path, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str], argv: list[str],
-                             message: str) -> None:
-    pw = tmp_path / "turn.pw"
-    pw.write_text("pw\n")
-    argv = [a.replace("{pw}", str(pw)) for a in argv]
-    connect = fake_connect()
-    assert cli.main(["send", str(cli_env), "bob@example.org", *argv],
-                    connect=connect) == errors.EXIT_USAGE
-    assert message in capsys.readouterr().err
-    assert connect.calls == []
-
-
-def test_cli_stored_turn_server(cli_env: Path, tmp_path: Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:
-    """`account add --turn` stores the server without a password; send uses it only with
-    --turn-password-file (and says so otherwise)."""
-    assert cli.main(["account", "add", "alice@example.org", "--no-input",
-                     "--turn", "turn:alice@turn.example.org:3479"]) == 0
-    assert config.find_account("alice@example.org") is not None
-    connect = fake_connect()
-    assert cli.main(["send", str(cli_env), "bob@example.org"], connect=connect) == 0
-    assert connect.calls[0][1].turn == ()
-    assert "stored TURN server is not used without --turn-password-file" in \
-        capsys.readouterr().err
-    pw = tmp_path / "turn.pw"
-    pw.write_text("pw\n")
-    assert cli.main(["send", str(cli_env), "bob@example.org", "--turn-password-file",
-                     str(pw)], connect=connect) == 0
-    assert connect.calls[1][1].turn == ("turn:alice:pw@turn.example.org:3479?transport=udp",)
-    # A URL that is not a TURN server is refused before anything is stored.
-    assert cli.main(["account", "add", "carol@example.org", "--no-input",
-                     "--turn", "turn:turn.example.org"]) == errors.EXIT_USAGE
-    assert config.find_account("carol@example.org") is None

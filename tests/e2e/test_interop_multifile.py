@@ -1,4 +1,4 @@
-"""A Psi/Libervia-style sender: two files in ONE session (XEP-0234 §4, several contents).
+"""A Psi/Libervia-style sender: two files in ONE session (XEP-0234 §5, several contents).
 
 The peer is a plain slixmpp client speaking Jingle by hand (our codec builds the XML,
 as a Psi capture would look): no jinglefs driver on that side.
@@ -71,7 +71,7 @@ async def test_two_files_in_one_session_from_a_psi_like_peer(
             stream = await ibb.open(bob.jid, f"ibb{i}", 4096)
             await stream.send(data)
             await stream.aclose()
-            # XEP-0234 §7.1 checksum per content, like Psi sends it
+            # XEP-0234 §8.2 checksum per content, like Psi sends it
             info = ET.Element(f"{{{ns.JINGLE}}}jingle",
                               {"action": "session-info", "sid": "psi-sid"})
             checksum = ET.SubElement(info, f"{{{ns.FT}}}checksum",

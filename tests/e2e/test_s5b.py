@@ -8,9 +8,7 @@ the nomination rules, and the listening ports closed however a session ends.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import socket
-import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,26 +17,30 @@ from typing import Any
 import pytest
 
 from jinglefs import errors
-from jinglefs.api import TransferLike
 from jinglefs.client import Client
-from jinglefs.events import Completed, Failed, PathKind, TransportSelected
+from jinglefs.events import Failed, PathKind, TransportSelected
 from jinglefs.jingle import ns
-from jinglefs.jingle.codec import parse_jingle
 from jinglefs.jingle.model import Action, Jingle
 from jinglefs.negotiator import Connected
 from jinglefs.s5b.negotiator import S5bNegotiator
 from jinglefs.s5b.network import S5bListener
 from jinglefs.s5b.protocol import S5bCandidate, S5bTransport
-from jinglefs.xmpp.connection import XmppConnection
 from tests.servers.prosody import ProsodyServer
 
 from .cli_run import cli_transfer
-from .conftest import login, settings
-from .test_transfer import first_offer, make_file
+from .conftest import (
+    BOUND,
+    first_offer,
+    login,
+    make_file,
+    paths,
+    settings,
+    settle,
+    transfer_file,
+    two_clients,
+)
 
 pytestmark = pytest.mark.e2e
-
-BOUND = 60.0  # only to fail instead of hanging; never asserted as a duration
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -83,22 +85,6 @@ def unreachable_direct(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         holder.close()
 
 
-@pytest.fixture
-def jingle_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Jingle]]:
-    """Every Jingle IQ-set the clients send, as (sender full JID, parsed action)."""
-    sent: list[tuple[str, Jingle]] = []
-    real_send_iq = XmppConnection.send_iq
-
-    async def send_iq(self: XmppConnection, to: str, payload: ET.Element,
-                      **kw: Any) -> ET.Element:
-        if payload.tag == f"{{{ns.JINGLE}}}jingle":
-            sent.append((self.jid, parse_jingle(payload)))
-        return await real_send_iq(self, to, payload, **kw)
-
-    monkeypatch.setattr(XmppConnection, "send_iq", send_iq)
-    return sent
-
-
 async def assert_ports_closed(listeners: list[S5bListener]) -> None:
     """Each listening address of each listener now refuses connections."""
     assert listeners, "no SOCKS5 listener was started"
@@ -110,51 +96,10 @@ async def assert_ports_closed(listeners: list[S5bListener]) -> None:
                 writer.close()
 
 
-async def settle(*clients: Client) -> None:
-    """Wait until the clients' transfer flows (and their cleanup) have finished."""
-    for client in clients:
-        tasks = list(client._tasks)
-        if tasks:
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), BOUND)
-
-
-async def paths(transfer: TransferLike) -> list[TransportSelected]:
-    return [e async for e in transfer.events() if isinstance(e, TransportSelected)]
-
-
-async def transfer_file(alice: Client, bob: Client, tmp_path: Path, size: int,
-                        transport: str | None = "s5b"
-                        ) -> tuple[Path, Completed, Completed, TransferLike, TransferLike]:
-    """Alice sends a random file to Bob; both sides complete; the bytes are compared."""
-    src = make_file(tmp_path, f"s5b-{size}.bin", size)
-    inbox = tmp_path / "inbox"
-    inbox.mkdir(exist_ok=True)
-    [sent] = await alice.send_files(bob.jid, [src], transport=transport)
-    offer = await first_offer(bob)
-    assert [(f.name, f.size) for f in offer.files] == [(src.name, size)]
-    [got] = await offer.accept(inbox)
-    done = await asyncio.wait_for(got.wait(), BOUND)
-    sender_done = await asyncio.wait_for(sent.wait(), BOUND)
-    assert isinstance(done, Completed) and isinstance(sender_done, Completed)
-    assert done.verified
-    data = src.read_bytes()
-    out = Path(done.path)
-    assert out.parent == inbox and out.read_bytes() == data
-    digest = hashlib.sha256(data).digest()
-    assert done.hashes["sha-256"] == digest == sender_done.hashes["sha-256"]
-    assert list(inbox.iterdir()) == [out]  # no partial or sidecar left behind
-    return src, done, sender_done, sent, got
-
-
 @pytest.fixture
 async def pair(prosody: ProsodyServer) -> AsyncIterator[tuple[Client, Client]]:
-    alice = await login(prosody, "alice", resource="s5b-a")
-    bob = await login(prosody, "bob", resource="s5b-b")
-    try:
-        yield alice, bob
-    finally:
-        await alice.aclose()
-        await bob.aclose()
+    async with two_clients(prosody, "s5b") as clients:
+        yield clients
 
 
 # -- direct --------------------------------------------------------------------------------

@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
 
 from jinglefs import errors
-from jinglefs.api import OfferLike
 from jinglefs.client import Client
 from jinglefs.events import Completed, Failed, PathKind, Progress, TransportSelected, Verified
 from tests.servers.prosody import ProsodyServer
 
-from .conftest import login
+from .conftest import first_offer, login, make_file
 
 pytestmark = pytest.mark.e2e
-
-
-def make_file(tmp_path: Path, name: str, size: int) -> Path:
-    path = tmp_path / "out" / name
-    path.parent.mkdir(exist_ok=True)
-    path.write_bytes(os.urandom(size))
-    return path
-
-
-async def first_offer(client: Client, timeout: float = 15) -> OfferLike:
-    async def get() -> OfferLike:
-        async for offer in client.offers():
-            return offer
-        raise AssertionError("no offer")
-    return await asyncio.wait_for(get(), timeout)
 
 
 @pytest.mark.parametrize("size", [0, 1, 3 * 1024 * 1024 + 17])

@@ -1,4 +1,4 @@
-"""Codec against stanzas shaped like what deployed clients send (protocol.md §4, §16)."""
+"""Codec against stanzas shaped like what deployed clients send (docs/protocol.md §5, §15)."""
 
 from __future__ import annotations
 

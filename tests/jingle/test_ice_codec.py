@@ -1,4 +1,4 @@
-"""Codec of Conversations' webrtc-datachannel:1 transport (protocol.md §5.4, XEP-0176, XEP-0320)."""
+"""Codec of Conversations' webrtc-datachannel:1 (docs/protocol.md §6.4, XEP-0176, XEP-0320)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from jinglefs.jingle.transport import known_transports, parse_transport
 
 FP = ":".join(["5A"] * 31 + ["E1"])
 
-# Shaped like Conversations' session-initiate content (protocol.md §5.4); values illustrative.
+# Shaped like Conversations' session-initiate content (docs/protocol.md §6.4); values illustrative.
 INITIATE = f"""
 <transport xmlns='urn:xmpp:jingle:transports:webrtc-datachannel:1'
            sctp-port='5000' max-message-size='262144'>
@@ -79,7 +79,7 @@ def candidate_xml(**overrides: str) -> str:
 
 def test_registered_for_conversations_namespace() -> None:
     assert ns.WEBRTC_DC in known_transports()
-    assert ns.ICE_UDP not in known_transports()  # raw ICE-UDP is no FT transport (§2.1)
+    assert ns.ICE_UDP not in known_transports()  # ICE-UDP alone: no files (docs/protocol.md §3.1)
 
 
 def test_parses_conversations_initiate() -> None:
@@ -123,7 +123,7 @@ def test_output_shape_matches_conversations() -> None:
         f"{{{ns.ICE_UDP}}}candidate",
     ]
     cand = inner[1]
-    # every XEP-0176 §5.2 attribute, all as strings
+    # every XEP-0176 §5.3 attribute, all as strings
     assert cand.attrib == {
         "component": "1",
         "foundation": "1",

@@ -50,7 +50,7 @@ def cand(cid: str, priority: int, type_: str = "direct", jid: str = ROMEO) -> S5
     )
 
 
-# -- DST.ADDR (XEP-0065 §5.3.2; vectors from protocol.md §6.4 / XEP-0260) -------------
+# -- DST.ADDR (XEP-0065 §5.3.2; vectors from docs/protocol.md §7.5 / XEP-0260) -------------
 
 
 def test_dstaddr_initiator_first_vector() -> None:
@@ -112,7 +112,7 @@ def test_parse_xep_example() -> None:
 
 
 def test_to_element_always_writes_every_candidate_attribute() -> None:
-    # protocol.md trap 2: Conversations drops candidates lacking type (or any other).
+    # docs/protocol.md §15.2: Conversations drops candidates lacking type (or any other).
     t = parse(
         f"<transport xmlns='{S5B_TRANSPORT}' sid='s1'>"
         f"<candidate cid='c1' host='::1' jid='a@b/c' port='1' priority='7'/></transport>"

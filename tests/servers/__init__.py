@@ -20,8 +20,11 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 __all__ = [
+    "ManagedServer",
     "ServerError",
     "ServerProcess",
     "free_port",
@@ -255,3 +258,90 @@ class ServerProcess:
                     f"{log_tail(self.output)}"
                 )
             time.sleep(0.05)
+
+
+class ManagedServer:
+    """What ProsodyServer and CoturnServer share: one :class:`ServerProcess` at a time,
+    started on freshly picked ports and started again when another process took a port
+    first (its log shows one of ``PORT_RACE``).
+
+    A subclass names itself (``NAME``), sets ``dir``, ``log_file``, ``start_timeout``, and
+    implements :meth:`_prepare` (once per start), :meth:`_pick_ports`, :meth:`_write_config`,
+    :meth:`_argv` and :meth:`_ready_checks` (the (port, "tcp"|"udp") sockets it must hold).
+    """
+
+    NAME = "server"
+    #: log lines that mean a port we picked was taken between picking and binding
+    PORT_RACE: tuple[str, ...] = ()
+    dir: Path
+    log_file: Path
+    start_timeout: float
+    _proc: ServerProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.alive()
+
+    def _prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _pick_ports(self) -> None:
+        raise NotImplementedError
+
+    def _write_config(self) -> None:
+        raise NotImplementedError
+
+    def _argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def _ready_checks(self) -> list[tuple[int, str]]:
+        raise NotImplementedError
+
+    def _may_retry(self, exc: ServerError) -> bool:
+        return any(m in str(exc) for m in self.PORT_RACE)
+
+    def start(self) -> Self:
+        if self.running:
+            return self
+        self._prepare()
+        last: ServerError | None = None
+        for _ in range(3):
+            self._pick_ports()
+            self._write_config()
+            self.log_file.unlink(missing_ok=True)
+            proc = ServerProcess(self.NAME, self._argv(), self.dir, self.dir / "stdout.log")
+            proc.spawn()
+            self._proc = proc
+            try:
+                proc.wait_ready(self._ready_checks(), self.start_timeout, self.log_file,
+                                self.PORT_RACE)
+                return self
+            except ServerError as exc:
+                last = exc
+                proc.stop()
+                if not self._may_retry(exc):
+                    break
+        assert last is not None
+        raise last
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.stop()
+
+    def log_tail(self, lines: int = 30) -> str:
+        return log_tail(self.log_file, lines)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

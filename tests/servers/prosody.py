@@ -29,16 +29,14 @@ import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 
 from jinglefs.api import Account
 
 from . import (
     LOOPBACK,
+    ManagedServer,
     ServerError,
-    ServerProcess,
     free_port,
-    log_tail,
     require_binary,
 )
 from .certs import make_self_signed
@@ -48,8 +46,6 @@ __all__ = ["ProsodyServer", "DEFAULT_DOMAIN"]
 
 DEFAULT_DOMAIN = "jinglefs.test"
 _USER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-# Log lines that mean a port we picked was taken between free_port() and bind().
-_PORT_RACE = ("Failed to open server port", "Multiple services configured to listen")
 
 
 def lua_str(value: str) -> str:
@@ -78,13 +74,17 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class ProsodyServer:
+class ProsodyServer(ManagedServer):
     """Prosody 0.12 with its own config, data and TLS certificate on 127.0.0.1.
 
     Attributes others use: ``domain``, ``host`` (127.0.0.1), ``port`` (c2s, STARTTLS),
     ``proxy_jid``, ``proxy65_port``, ``ca_file``, ``dir``, ``log_file``, ``config_file``,
-    ``passwords`` (user -> password), ``turn``.
+    ``passwords`` (user -> password), ``turn``.  With a fixed ``c2s_port``, ``stop()`` and
+    ``start()`` again bring the server back where clients left it (reconnect tests).
     """
+
+    NAME = "prosody"
+    PORT_RACE = ("Failed to open server port", "Multiple services configured to listen")
 
     def __init__(
         self,
@@ -125,7 +125,6 @@ class ProsodyServer:
         self.key_file = self.cert_dir / f"{domain}.key"
         self.passwords: dict[str, str] = {}
         self._rosters: dict[str, dict[str, str]] = {}  # user -> {contact bare JID: name}
-        self._proc: ServerProcess | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ naming
@@ -145,14 +144,6 @@ class ProsodyServer:
             allow_plaintext=not self.require_encryption,
             resource=resource,
         )
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.alive()
 
     # ------------------------------------------------------------------ accounts
     def add_account(
@@ -321,64 +312,34 @@ class ProsodyServer:
         ]
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> ProsodyServer:
-        if self.running:
-            return self
-        binary = require_binary("prosody", "prosody")
+    def _prepare(self) -> None:
+        require_binary("prosody", "prosody")
+        super()._prepare()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.cert_dir.mkdir(parents=True, exist_ok=True)
         if not (self.ca_file.exists() and self.key_file.exists()):
             make_self_signed(self.ca_file, self.key_file, [self.domain, self.proxy_jid])
         if self.turn is not None and not self.turn.port:
             raise ServerError("start the CoturnServer before the ProsodyServer that points at it")
-        last: ServerError | None = None
-        for _ in range(3):
-            self.port = self._fixed_c2s_port or free_port()
-            self.proxy65_port = self._fixed_proxy65_port or free_port()
-            while self.proxy65_port == self.port:
-                self.proxy65_port = free_port()
-            self.config_file.write_text(self._config_text())
-            self.log_file.unlink(missing_ok=True)
-            self.pid_file.unlink(missing_ok=True)
-            proc = ServerProcess(
-                "prosody",
-                [binary, "-F", "--config", str(self.config_file)],
-                self.dir,
-                self.dir / "stdout.log",
-            )
-            proc.spawn()
-            self._proc = proc
-            checks = [(self.port, "tcp")]
-            if self.proxy65:
-                checks.append((self.proxy65_port, "tcp"))
-            try:
-                proc.wait_ready(checks, self.start_timeout, self.log_file, _PORT_RACE)
-                return self
-            except ServerError as exc:
-                last = exc
-                proc.stop()
-                if not any(m in str(exc) for m in _PORT_RACE) or self._fixed_c2s_port:
-                    break
-        assert last is not None
-        raise last
 
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.stop()
+    def _pick_ports(self) -> None:
+        self.port = self._fixed_c2s_port or free_port()
+        self.proxy65_port = self._fixed_proxy65_port or free_port()
+        while self.proxy65_port == self.port:
+            self.proxy65_port = free_port()
 
-    def log_tail(self, lines: int = 30) -> str:
-        return log_tail(self.log_file, lines)
+    def _write_config(self) -> None:
+        self.config_file.write_text(self._config_text())
+        self.pid_file.unlink(missing_ok=True)
 
-    def __enter__(self) -> ProsodyServer:
-        return self.start()
+    def _argv(self) -> list[str]:
+        return [require_binary("prosody", "prosody"), "-F", "--config", str(self.config_file)]
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _ready_checks(self) -> list[tuple[int, str]]:
+        return [(self.port, "tcp")] + ([(self.proxy65_port, "tcp")] if self.proxy65 else [])
+
+    def _may_retry(self, exc: ServerError) -> bool:
+        return super()._may_retry(exc) and not self._fixed_c2s_port
 
 
 # ---------------------------------------------------------------------- CLI

@@ -1,16 +1,15 @@
-"""Untrusted file names: sanitizing, display and free-name picking (XEP-0234 §5)."""
+"""Untrusted file names: sanitizing, display and numbered names (XEP-0234 §5)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 
 from jinglefs.transfer.names import (
     UnsafePathError,
     display_name,
-    free_path,
+    numbered_name,
     safe_filename,
     safe_relative_path,
 )
@@ -93,17 +92,10 @@ def test_display_name_shows_controls_and_keeps_extension() -> None:
     assert len(shown) <= 40 and shown.endswith(".exe") and "\u2026" in shown
 
 
-def test_free_path_skips_existing_and_broken_symlinks(tmp_path: Path) -> None:
-    assert free_path(tmp_path, "a.txt") == tmp_path / "a.txt"
-    (tmp_path / "a.txt").write_bytes(b"1")
-    os.symlink(tmp_path / "missing", tmp_path / "a (1).txt")  # broken link: still taken
-    (tmp_path / "a (2).txt").mkdir()
-    assert free_path(tmp_path, "a.txt") == tmp_path / "a (3).txt"
-    (tmp_path / "x.tar.gz").write_bytes(b"")
-    assert free_path(tmp_path, "x.tar.gz") == tmp_path / "x (1).tar.gz"
-    (tmp_path / "noext").write_bytes(b"")
-    assert free_path(tmp_path, "noext") == tmp_path / "noext (1)"
-    long = "n" * 251 + ".txt"
-    (tmp_path / long).write_bytes(b"")
-    got = free_path(tmp_path, long).name
-    assert got.endswith(" (1).txt") and len(got.encode()) <= 255
+def test_numbered_name_keeps_the_extension_and_the_length_limit() -> None:
+    assert numbered_name("a.txt", 0) == "a.txt"
+    assert numbered_name("a.txt", 3) == "a (3).txt"
+    assert numbered_name("x.tar.gz", 1) == "x (1).tar.gz"
+    assert numbered_name("noext", 1) == "noext (1)"
+    got = numbered_name("n" * 251 + ".txt", 1)
+    assert got.endswith(" (1).txt") and len(got.encode()) == 255

@@ -1,10 +1,10 @@
-"""RateMeter and ProgressThrottle arithmetic (no clock: times are given)."""
+"""RateMeter arithmetic (no clock: times are given)."""
 
 from __future__ import annotations
 
 import pytest
 
-from jinglefs.transfer.progress import ProgressThrottle, RateMeter
+from jinglefs.transfer.progress import RateMeter
 
 
 def test_rate_and_eta() -> None:
@@ -43,14 +43,3 @@ def test_restart_and_same_time_samples() -> None:
     assert m.rate == pytest.approx(300.0)
     with pytest.raises(ValueError):
         RateMeter(window=0)
-
-
-def test_throttle() -> None:
-    t = ProgressThrottle(interval=0.25)
-    assert t.should_emit(0.0, 0, 100)
-    assert not t.should_emit(0.1, 10, 100)
-    assert not t.should_emit(0.24, 20, 100)
-    assert t.should_emit(0.25, 30, 100)
-    assert not t.should_emit(0.3, 40, 100)
-    assert t.should_emit(0.31, 100, 100)  # 100 % always
-    assert not t.should_emit(0.9, 100, 100)  # ... but only once

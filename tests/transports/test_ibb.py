@@ -356,7 +356,7 @@ async def test_seq_wraps_from_65535_to_0() -> None:
 
 
 async def test_lenient_with_a_non_wrapping_sender() -> None:
-    """protocol.md §7.2: Conversations sends 65536, 65537...; we accept it."""
+    """docs/protocol.md §8.3: Conversations sends 65536, 65537...; we accept it."""
     net = FakeNet()
     a, b = await open_pair(net, alice={"first_send_seq": 65530, "wrap_seq": False},
                            bob={"first_recv_count": 65530})

@@ -2,6 +2,9 @@
 
 aioice skips 127.0.0.1 when gathering (perf-anchors.md "Network isolation"); IceSession takes
 ``host_addresses=["127.0.0.1"]`` instead of a global monkeypatch.
+
+Races (a slow gathering, the end-of-candidates grace, late trickle, the relay hold) are decided
+by the test through :class:`~jinglefs.ice.channel.IceHooks`, never by sleeping.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import os
 import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +25,7 @@ from slixmpp.exceptions import IqTimeout
 
 from jinglefs.errors import CandidatesFailed, StreamClosed, TransportError
 from jinglefs.events import PathKind
-from jinglefs.ice.channel import BUFFER_LIMIT, IceDataChannelStream, IceSession
+from jinglefs.ice.channel import BUFFER_LIMIT, IceDataChannelStream, IceHooks, IceSession
 from jinglefs.ice.protocol import (
     DtlsFingerprint,
     IceCandidate,
@@ -37,6 +40,47 @@ from tests.servers.coturn import CoturnServer
 from tests.servers.prosody import ProsodyServer
 
 LO = ["127.0.0.1"]
+BOUND = 30.0  # only to fail instead of hanging; never asserted as a duration
+
+
+@dataclass
+class ManualTimer:
+    delay: float
+    callback: Callable[[], None]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def fire(self) -> None:
+        assert not self.cancelled, "a cancelled (or fired) timer never fires"
+        self.cancelled = True
+        self.callback()
+
+
+@dataclass
+class ManualTimers:
+    """``IceHooks.call_later`` that only records: the test fires a timer when it wants."""
+
+    armed: list[ManualTimer] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __call__(self, delay: float, callback: Callable[[], None]) -> ManualTimer:
+        timer = ManualTimer(delay, callback)
+        self.armed.append(timer)
+        self._changed.set()
+        return timer
+
+    @property
+    def live(self) -> list[ManualTimer]:
+        return [t for t in self.armed if not t.cancelled]
+
+    async def nth(self, n: int) -> ManualTimer:
+        """The n-th timer armed (1-based), once it is."""
+        while len(self.armed) < n:
+            self._changed.clear()
+            await self._changed.wait()
+        return self.armed[n - 1]
 
 
 def make_pair(**kwargs: object) -> tuple[IceSession, IceSession]:
@@ -197,9 +241,9 @@ async def test_held_sack_after_dtls_shutdown_is_dropped_quietly() -> None:
     sa, sb = await connect_pair(a, b)
     sctp, dtls = b._sctp, b._dtls
     assert sctp is not None and dtls is not None and dtls._ssl is not None
-    sctp._sack_held = sctp._sack_needed = True
+    sctp._jfs_sack_held = sctp._sack_needed = True
     dtls._ssl.shutdown()  # what a received close_notify leaves behind
-    await sctp._flush_held_sack()  # must not raise (it runs from a timer task)
+    await sctp.flush_held_sack()  # must not raise (it runs from a timer task)
     with pytest.raises(Exception):  # noqa: B017 - the raw send really fails
         await sctp._send_chunk(SackChunk())
     await sa.aclose()
@@ -254,12 +298,23 @@ async def test_concurrent_gather_gathers_once() -> None:
 
 
 async def test_close_while_gathering() -> None:
-    a = IceSession(initiator=True, host_addresses=LO)
+    gathering, never = asyncio.Event(), asyncio.Event()
+
+    async def gate() -> None:
+        gathering.set()
+        await never.wait()  # a STUN server that does not answer
+
+    a = IceSession(initiator=True, host_addresses=LO, hooks=IceHooks(gather_gate=gate))
     task = asyncio.ensure_future(a.gather())
-    await asyncio.sleep(0)
+    await gathering.wait()
     await a.close()
-    with pytest.raises((asyncio.CancelledError, StreamClosed)):
-        await task
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(BOUND):
+            await task
+    with pytest.raises(StreamClosed):
+        await a.gather()
+    with pytest.raises(TransportError):
+        a.local_payload()  # nothing was gathered
 
 
 def tamper(payload: WebRtcDataChannelTransport) -> WebRtcDataChannelTransport:
@@ -291,11 +346,15 @@ async def test_tampered_fingerprint_fails_cleanly_without_data(victim: str) -> N
 
 
 async def test_peer_that_never_answers_fails_bounded() -> None:
-    # A UDP socket that swallows every check: aioice alone would retry for ~64 s.
+    # A UDP socket that swallows every check: aioice alone would retry for ~64 s.  The
+    # end-of-candidates grace never expires (the test holds its timer), so only connect()'s
+    # timeout can end the attempt.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         port = silent.getsockname()[1]
-        a, b = make_pair()
+        timers = ManualTimers()
+        a = IceSession(initiator=True, host_addresses=LO, hooks=IceHooks(call_later=timers))
+        b = IceSession(initiator=False, host_addresses=LO)
         await b.gather()
         answer = b.local_payload()
         fake = answer.trickle(
@@ -305,61 +364,71 @@ async def test_peer_that_never_answers_fails_bounded() -> None:
         await a.gather()
         await a.add_remote(fake)
         with pytest.raises(CandidatesFailed) as info:
-            async with asyncio.timeout(30):  # a bound for the test itself, not a timing claim
-                await a.connect(timeout=1.5)
-        assert str(info.value) == "no ICE candidate pair answered within 1.5 s"
+            async with asyncio.timeout(BOUND):
+                await a.connect(timeout=0.2)
+        assert str(info.value) == "no ICE candidate pair answered within 0.2 s"
         assert a._closed
+        [grace] = timers.armed
+        assert grace.cancelled  # by connect() when it gave up, never fired
         await b.close()
 
 
 async def test_end_of_candidates_assumed_after_grace() -> None:
-    # Jingle has no end-of-candidates: connect() signals it to aioice after candidate_grace;
-    # candidates trickled later are ignored (RFC 8838, trickle ICE).
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
-        silent.bind(("127.0.0.1", 0))
-        port = silent.getsockname()[1]
-        a, b = make_pair(candidate_grace=0.2)
-        await b.gather()
-        answer = b.local_payload()
-        first = answer.trickle((IceCandidate(1, "1", "127.0.0.1", port, 1, "host", id="x"),))
-        await a.gather()
-        await a.add_remote(replace(first, ice=replace(first.ice, fingerprint=answer.fingerprint)))
-        seen: list[bool] = []
-
-        async def late() -> None:
-            await asyncio.sleep(0.6)
-            seen.append(a._conn._remote_candidates_end)
-            await a.add_remote(answer)  # b's real candidates, too late
-            seen.append(len(a.remote_candidates) == 1)
-
-        with pytest.raises(CandidatesFailed):
-            await asyncio.gather(a.connect(timeout=1.2), late())
-        assert seen == [True, True]
-        await b.close()
+    # Jingle has no end-of-candidates: connect() signals it to aioice once candidate_grace
+    # passed without a new payload (the test fires that timer); candidates trickled later are
+    # ignored (RFC 8838, trickle ICE).  The one candidate a knows (IPv6, while a gathered on
+    # 127.0.0.1) pairs with nothing: aioice can only fail, and only after end-of-candidates.
+    timers = ManualTimers()
+    a = IceSession(initiator=True, host_addresses=LO, hooks=IceHooks(call_later=timers))
+    b = IceSession(initiator=False, host_addresses=LO)
+    answer = await b.gather()
+    await a.gather()
+    await a.add_remote(replace(answer, ice=replace(answer.ice, candidates=())))
+    connecting = asyncio.ensure_future(a.connect(timeout=BOUND))
+    first = await timers.nth(1)
+    assert first.delay == 3.0  # the production grace
+    first.fire()  # no candidate at all yet: the peer may still reach us (prflx), wait again
+    second = timers.live
+    assert len(second) == 1 and second[0].delay == 3.0 and not connecting.done()
+    v6 = IceCandidate(1, "6", "::1", 9, 1, "host", id="v6")
+    await a.add_remote(answer.trickle((v6,)))  # restarts the grace
+    [third] = timers.live
+    assert second[0].cancelled and third is timers.armed[-1]
+    third.fire()  # the grace expires: end-of-candidates
+    await a.add_remote(answer.trickle(answer.candidates))  # b's real ones: too late
+    assert a.remote_candidates == (v6,)
+    with pytest.raises(CandidatesFailed) as info:
+        await connecting
+    assert str(info.value) == "ICE failed: no candidate pair worked"
+    assert timers.live == []
+    await b.close()
 
 
 async def test_grace_restarts_while_the_peer_trickles() -> None:
-    # A candidate every 0.15 s keeps the 0.3 s grace open: the last one, 0.9 s after connect()
-    # started, is still used (it is the only one that works).
+    # Every payload the peer trickles restarts the grace, so a slow trickle is still heard:
+    # the real candidates, after three duds, are used (they are the only ones that work).
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         port = silent.getsockname()[1]
-        a, b = make_pair(candidate_grace=0.3)
+        timers = ManualTimers()
+        a = IceSession(initiator=True, host_addresses=LO, candidate_grace=0.3,
+                       hooks=IceHooks(call_later=timers))
+        b = IceSession(initiator=False, host_addresses=LO)
         await b.add_remote(
             replace(await a.gather(), ice=replace(a.local_payload().ice, candidates=()))
         )
         answer = await b.gather()
         await a.add_remote(replace(answer, ice=replace(answer.ice, candidates=())))
-
-        async def trickle() -> None:
-            for i in range(5):
-                await asyncio.sleep(0.15)
-                dud = IceCandidate(1, "9", "127.0.0.1", port, 100 + i, "host", id=f"d{i}")
-                await a.add_remote(answer.trickle((dud,)))
-            await asyncio.sleep(0.15)
-            await a.add_remote(answer.trickle(answer.candidates))
-
-        sa, sb, _ = await asyncio.gather(a.connect(10), b.connect(10), trickle())
+        connecting = asyncio.gather(a.connect(BOUND), b.connect(BOUND))
+        grace = await timers.nth(1)  # connect() is running
+        for i in range(3):
+            dud = IceCandidate(1, "9", "127.0.0.1", port, 100 + i, "host", id=f"d{i}")
+            await a.add_remote(answer.trickle((dud,)))
+            [renewed] = timers.live
+            assert grace.cancelled and renewed is not grace and renewed.delay == 0.3
+            grace = renewed
+        await a.add_remote(answer.trickle(answer.candidates))
+        sa, sb = await connecting
         assert a.remote_candidates[-len(answer.candidates) :] == answer.candidates
         assert await pump(sa, sb, b"x") == b"x"
         await sa.aclose()
@@ -390,17 +459,20 @@ async def test_trickled_candidates_after_accept() -> None:
     def bare(p: WebRtcDataChannelTransport) -> WebRtcDataChannelTransport:
         return replace(p, ice=replace(p.ice, candidates=()))
 
-    a, b = make_pair()
+    timers = ManualTimers()
+    a = IceSession(initiator=True, host_addresses=LO, hooks=IceHooks(call_later=timers))
+    b = IceSession(initiator=False, host_addresses=LO)
     await b.add_remote(bare(await a.gather()))
     answer = await b.gather()
     await a.add_remote(bare(answer))
 
     async def trickle_later() -> None:
-        await asyncio.sleep(0.2)
+        await timers.nth(1)  # a's connect() runs (and armed its grace)
+        assert a.selected_pair() is None
         for c in answer.candidates:
             await a.add_remote(answer.trickle((c,)))
 
-    sa, sb, _ = await asyncio.gather(a.connect(10), b.connect(10), trickle_later())
+    sa, sb, _ = await asyncio.gather(a.connect(BOUND), b.connect(BOUND), trickle_later())
     assert a.remote_candidates == answer.candidates and b.remote_candidates == ()
     assert await pump(sa, sb, b"late") == b"late"
     await sa.aclose()
@@ -421,10 +493,12 @@ async def test_send_after_close_raises() -> None:
     a, b = make_pair()
     sa, sb = await connect_pair(a, b)
     await sb.aclose()
+    # Nobody acknowledges any more: send() blocks once BUFFER_LIMIT is reached, until the
+    # peer's close (SCTP abort, DTLS close_notify) breaks the stream.
     with pytest.raises(StreamClosed):
-        for _ in range(100):  # the peer's abort reaches us within a few loop turns
-            await sa.send(b"x" * 70000)
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(BOUND):
+            while True:
+                await sa.send(b"x" * 70000)
     await sa.aclose()
 
 
@@ -456,12 +530,22 @@ async def test_relay_only_through_coturn(coturn: CoturnServer) -> None:
     await sb.aclose()
 
 
-async def _late_direct(turn: CoturnServer, relay_delay: float) -> PathKind:
-    """Both host candidates reach the other side 0.3 s late (as when a NAT drops the first
-    direct checks); the relay candidates are there at once."""
+async def _late_direct(turn: CoturnServer, *, hold: bool) -> PathKind:
+    """The relay candidates are there at once, both host candidates come late (as when a NAT
+    drops the first direct checks).  With ``hold`` the relay gate stays closed and the hosts
+    are trickled once a's first relay check waits at it; without, there is no hold and they
+    are trickled once a's ICE has nominated a pair."""
     # TURN only: on loopback a srflx candidate would just be the host address again.
     servers = replace(turn_servers(turn), stun_host=None)
-    a = IceSession(initiator=True, host_addresses=LO, servers=servers, relay_delay=relay_delay)
+    held = asyncio.Event()
+
+    async def closed_gate() -> None:
+        held.set()
+        await asyncio.Event().wait()  # never opens: relay checks wait until cancelled
+
+    hooks = IceHooks(relay_gate=closed_gate) if hold else IceHooks()
+    a = IceSession(initiator=True, host_addresses=LO, servers=servers,
+                   relay_delay=1.0 if hold else 0.0, hooks=hooks)
     b = IceSession(initiator=False, host_addresses=LO, servers=servers)
 
     def split(
@@ -476,13 +560,22 @@ async def _late_direct(turn: CoturnServer, relay_delay: float) -> PathKind:
     await b.add_remote(offer)
     answer, b_hosts = split(await b.gather())
     await a.add_remote(answer)
+    nominated = asyncio.Event()
+    assert a._ice is not None
+    a._ice.on("statechange", lambda: nominated.set() if a._ice and a._ice.state == "completed"
+              else None)
 
-    async def late() -> None:
-        await asyncio.sleep(0.3)
+    connecting = asyncio.ensure_future(asyncio.gather(a.connect(BOUND), b.connect(BOUND)))
+    trigger = asyncio.ensure_future(held.wait() if hold else nominated.wait())
+    first: set[asyncio.Future[Any]] = {trigger, connecting}
+    await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+    trickled = trigger.done()
+    if trickled:
         await a.add_remote(answer.trickle(b_hosts))
         await b.add_remote(offer.trickle(a_hosts))
-
-    sa, sb, _ = await asyncio.gather(a.connect(15), b.connect(15), late())
+    trigger.cancel()
+    sa, sb = await connecting
+    assert trickled, "a connected before the host candidates were trickled"
     pair = a.selected_pair()
     assert pair is not None
     assert await pump(sa, sb, b"ok") == b"ok"
@@ -492,12 +585,13 @@ async def _late_direct(turn: CoturnServer, relay_delay: float) -> PathKind:
 
 
 async def test_relay_hold_lets_late_direct_pair_win(coturn: CoturnServer) -> None:
-    assert await _late_direct(coturn, relay_delay=1.5) is PathKind.ICE_DIRECT
+    assert await _late_direct(coturn, hold=True) is PathKind.ICE_DIRECT
 
 
 async def test_without_relay_hold_the_relay_wins(coturn: CoturnServer) -> None:
-    # The aioice behaviour the hold exists for (natlab pitfall 3): first answer is nominated.
-    assert await _late_direct(coturn, relay_delay=0.0) is PathKind.ICE_RELAY
+    # The aioice behaviour the hold exists for (natlab pitfall 3): the first pair to answer
+    # is nominated, and direct candidates that arrive later do not replace it.
+    assert await _late_direct(coturn, hold=False) is PathKind.ICE_RELAY
 
 
 # ------------------------------------------------------------------ XEP-0215 (extdisco)

@@ -1,13 +1,12 @@
 """GUI tests: offscreen Qt, a qasync loop per test, the fake façade from tests/fakes.py.
 
-``jinglefs_ui`` is the ``ui/`` folder (pyproject maps it); when the project is not
-pip-installed we load that folder under its installed name, so imports match production.
+``jinglefs_ui`` is the ``ui/`` folder, loaded by :mod:`tests.ui.ui_package` when the
+project is not pip-installed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import sys
 from collections.abc import Callable, Coroutine, Generator
@@ -20,19 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.ui.ui_package import load_ui_package  # noqa: E402
 
-def _load_ui_package() -> None:
-    if "jinglefs_ui" in sys.modules or importlib.util.find_spec("jinglefs_ui") is not None:
-        return
-    spec = importlib.util.spec_from_file_location(
-        "jinglefs_ui", ROOT / "ui" / "__init__.py", submodule_search_locations=[str(ROOT / "ui")])
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["jinglefs_ui"] = module
-    spec.loader.exec_module(module)
-
-
-_load_ui_package()
+load_ui_package()
 
 import pytest  # noqa: E402
 import qasync  # noqa: E402

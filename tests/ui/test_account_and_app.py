@@ -30,7 +30,7 @@ def first_run(qtbot: Any, tmp: Path, *, keyring: bool = True,
               ) -> tuple[MainWindow, FakeConnect, MemoryStore]:
     connect = FakeConnect(FakeClient("me@example.org/jinglefs", contacts=roster()), error=error)
     store = MemoryStore(tmp, keyring=keyring)
-    window = MainWindow(ClientBridge(connect, reconnect_delays=(0.0,)), store,
+    window = MainWindow(ClientBridge(connect), store,
                         Preferences(path=tmp / "p.json"), History(tmp / "h.json"),
                         notifier=RecordingNotifier())
     qtbot.addWidget(window)

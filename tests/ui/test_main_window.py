@@ -26,7 +26,7 @@ from jinglefs.events import (
     Verified,
 )
 from jinglefs_ui.accounts import AccountInfo
-from jinglefs_ui.bridge import LOST, ONLINE, ClientBridge
+from jinglefs_ui.bridge import AUTH_FAILED, CONNECTING, LOST, OFFLINE, ONLINE, ClientBridge
 from jinglefs_ui.models import TransferListModel
 from jinglefs_ui.storage import MB, History, Preferences
 from jinglefs_ui.widgets.main_window import MainWindow
@@ -65,7 +65,7 @@ def make_app(qtbot: Any, tmp: Path, *, client: FakeClient | None = None,
     store = MemoryStore(tmp, accounts=[AccountInfo("me@example.org")] if stored else [],
                         passwords={"me@example.org": "pw"} if stored else {})
     notifier = RecordingNotifier()
-    bridge = ClientBridge(connect, reconnect_delays=(0.0,))
+    bridge = ClientBridge(connect)
     window = MainWindow(bridge, store, prefs or Preferences(path=tmp / "prefs.json"),
                         History(tmp / "history.json"), notifier=notifier)
     qtbot.addWidget(window)
@@ -149,7 +149,7 @@ def test_dropping_files_and_a_folder_on_a_contact_sends_them(qtbot: Any, run: Ru
                         [QUrl.fromLocalFile(str(a)), QUrl.fromLocalFile(str(folder))])
         assert accepted
         await until(lambda: app.client.sent, what="send_files called")
-        await until(lambda: app.statuses().count("Done, verified ✓") == 2, what="done")
+        await until(lambda: app.statuses().count("Done (not verified)") == 2, what="done")
 
     run(scenario())
     call = app.client.sent[0]
@@ -330,7 +330,8 @@ def test_cancel_button_cancels_the_transfer(qtbot: Any, run: Run, tmp_path: Path
 
     run(scenario())
     assert app.client.transfers[0].cancel_calls == 1
-    assert app.cell(0, COL.STATUS) == "Cancelled: The transfer was cancelled."
+    # what jinglefs.handles.TransferHandle.cancel reports
+    assert app.cell(0, COL.STATUS) == "Cancelled: The transfer was cancelled. (cancelled here)"
 
 
 @pytest.mark.parametrize("error, status", [
@@ -390,7 +391,7 @@ def test_history_survives_a_restart(qtbot: Any, run: Run, tmp_path: Path) -> Non
     async def scenario() -> None:
         await started(app)
         drop(app, "alice@example.org", [QUrl.fromLocalFile(str(f))])
-        await until(lambda: app.statuses() == ["Done, verified ✓"], what="done")
+        await until(lambda: app.statuses() == ["Done (not verified)"], what="done")
         await until(lambda: (tmp_path / "history.json").exists(), what="history written")
         await app.window.bridge.aclose()
 
@@ -398,7 +399,7 @@ def test_history_survives_a_restart(qtbot: Any, run: Run, tmp_path: Path) -> Non
     again = make_app(qtbot, tmp_path)
     assert again.model.rowCount() == 1
     assert again.cell(0, COL.FILE) == "keep.txt"
-    assert again.cell(0, COL.STATUS) == "Done, verified ✓"
+    assert again.cell(0, COL.STATUS) == "Done (not verified)"
     assert again.model.record(0).local_path == str(f)
     again.window.transfers.select_row(0)
     assert again.window.transfers.open_button.isEnabled()
@@ -420,7 +421,7 @@ def test_open_file_and_folder(qtbot: Any, run: Run, tmp_path: Path,
     async def scenario() -> None:
         await started(app)
         drop(app, "alice@example.org", [QUrl.fromLocalFile(str(f))])
-        await until(lambda: app.statuses() == ["Done, verified ✓"], what="done")
+        await until(lambda: app.statuses() == ["Done (not verified)"], what="done")
 
     run(scenario())
     panel = app.window.transfers
@@ -573,8 +574,10 @@ def test_hostile_peer_file_names_are_shown_safely(qtbot: Any, run: Run,
 
 # -- connection -------------------------------------------------------------------------
 
-def test_connection_loss_is_shown_and_the_app_reconnects(qtbot: Any, run: Run,
-                                                         tmp_path: Path) -> None:
+def test_connection_loss_is_shown_and_the_app_follows_the_clients_reconnects(
+        qtbot: Any, run: Run, tmp_path: Path) -> None:
+    """The client reconnects by itself; the window shows what its events say, and never
+    logs in again on its own (one reconnect loop: jinglefs.client)."""
     app = make_app(qtbot, tmp_path)
     label = app.window.connection_label
 
@@ -585,36 +588,62 @@ def test_connection_loss_is_shown_and_the_app_reconnects(qtbot: Any, run: Run,
         assert label.text() == "Connection lost (network unreachable). Reconnecting…"
         assert app.window.message.text().startswith(
             "Connection lost (network unreachable). Reconnecting…\nFiles cannot be sent")
+        app.client.push_event(ConnectionLost("connection refused", retry_in=5.0))
+        await until(lambda: "refused" in label.text(), what="next attempt")
+        assert label.text() == "Connection lost (connection refused). Reconnecting in 5 s…"
         app.client.push_event(Reconnected())
         await until(lambda: app.window.bridge.state == ONLINE, what="back")
         assert label.text() == "Online as me@example.org/jinglefs"
         assert app.window.message.text() == ""
-        # The client's event stream ends (connection gone): the bridge connects again.
+        # The client's event stream ends (the client was closed): offline, no new login.
         await app.client.aclose()
-        await until(lambda: len(app.connect.calls) == 2 and app.window.bridge.state == ONLINE,
-                    what="reconnected with a new connect()")
+        await until(lambda: app.window.bridge.state == OFFLINE, what="offline")
+        assert label.text() == "The connection to the server was closed."
+        assert len(app.connect.calls) == 1
 
-    app.connect.client = app.client
     run(scenario())
 
 
-def test_offline_start_retries_until_the_server_answers(qtbot: Any, run: Run,
-                                                        tmp_path: Path) -> None:
+def test_offline_start_is_left_to_the_clients_reconnect_loop(qtbot: Any, run: Run,
+                                                             tmp_path: Path) -> None:
     app = make_app(qtbot, tmp_path)
-    app.connect.error = errors.ConnectError("connection refused")
+    app.client.online = False  # connect() returned a client still trying to log in
     states: list[str] = []
     app.window.bridge.stateChanged.connect(lambda s, d: states.append(s))
 
     async def scenario() -> None:
         await app.window.start()
-        await until(lambda: len(app.connect.calls) >= 2, what="retry")
-        assert app.window.bridge.state != ONLINE
-        app.connect.error = None
+        await until(lambda: app.window.bridge.client is app.client, what="client")
+        app.client.push_event(ConnectionLost("connection refused", retry_in=2.0))
+        await until(lambda: app.window.bridge.state == LOST, what="lost")
+        assert app.window.connection_label.text() == (
+            "Connection lost (connection refused). Reconnecting in 2 s…")
+        app.client.online = True
+        app.client.push_event(Reconnected())
         await until(lambda: app.window.bridge.state == ONLINE, what="online")
 
     run(scenario())
-    assert "lost" in states
+    assert states == [CONNECTING, LOST, ONLINE]  # never "online" before it was
+    [(_account, settings)] = app.connect.calls
+    assert settings.retry_first_login
     assert app.window.contacts_model.rowCount() == 4
+
+
+def test_a_refused_reconnect_asks_for_the_password_again(qtbot: Any, run: Run,
+                                                        tmp_path: Path) -> None:
+    app = make_app(qtbot, tmp_path)
+
+    async def scenario() -> None:
+        await started(app)
+        app.client.push_event(ConnectionLost("not-authorized", refused=True))
+        await until(lambda: app.window.account_dialog is not None, what="dialog")
+
+    run(scenario())
+    assert app.window.bridge.state == AUTH_FAILED
+    dlg = app.window.account_dialog
+    assert dlg is not None and dlg.isVisible()
+    assert dlg.status.text() == ("Wrong password, or the server refused the account "
+                                 "me@example.org.")
 
 
 def test_sending_while_offline_sends_nothing(qtbot: Any, run: Run, tmp_path: Path) -> None:

@@ -227,8 +227,9 @@ def test_the_built_package_contains_the_desktop_app(tmp_path: Path) -> None:
     assert isinstance(scripts, dict)
     for table in ("scripts", "gui-scripts"):
         for command, target in scripts[table].items():
-            module = target.partition(":")[0]
-            assert (lib / (module.replace(".", "/") + ".py")).is_file(), (command, target)
+            module = lib / target.partition(":")[0].replace(".", "/")
+            assert (module.with_suffix(".py").is_file()
+                    or (module / "__init__.py").is_file()), (command, target)
 
 
 # -- the PyInstaller one-folder build ---------------------------------------------------------

@@ -186,7 +186,7 @@ async def test_proxy_transfer_through_prosody(prosody: ProsodyServer, size: int)
 
 
 async def test_activation_with_the_jingle_sid_would_fail(prosody: ProsodyServer) -> None:
-    """protocol.md trap 17: the proxy knows the bytestream by the transport sid only."""
+    """docs/protocol.md §15.17: the proxy knows the bytestream by the transport sid only."""
     async with (
         logged_in(prosody.account("alice"), "a2") as alice,
         logged_in(prosody.account("bob"), "b2") as bob,

@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from jinglefs.api import Account
+from jinglefs.jid import has_resource, is_jid
+from jinglefs.login import AccountProblem
 
 from ..accounts import AccountInfo
 from ..aio import spawn
@@ -32,6 +34,20 @@ LoginFn = Callable[[Account], Awaitable[None]]
 SaveFn = Callable[[AccountInfo, str, bool], Awaitable[str]]
 #: Turns an exception from LoginFn into a sentence.
 DescribeFn = Callable[[BaseException, Account], str]
+
+_ADDRESS_HINT = "Enter your address as name@server, for example alice@example.org."
+#: What the dialog says for each jinglefs.login.AccountProblem field.
+_PROBLEMS = {
+    "jid": _ADDRESS_HINT,
+    "ca_file": "The trusted certificate file does not exist.",
+    "plaintext": "An unencrypted connection is only allowed to a server on this computer "
+                 "(localhost, 127.0.0.1, ::1).",
+}
+
+
+def problem_text(exc: AccountProblem) -> str:
+    """The dialog's sentence for an account that :mod:`jinglefs.login` refuses."""
+    return _PROBLEMS.get(exc.field, str(exc))
 
 
 class AccountDialog(QDialog):
@@ -121,12 +137,16 @@ class AccountDialog(QDialog):
         )
 
     def validate(self) -> str:
+        """What is wrong before connecting (the same checks as the CLI's), or ""."""
         jid = self.jid.text().strip()
-        local, at, domain = jid.partition("@")
-        if not at or not local or not domain or "/" in domain or " " in jid:
-            return "Enter your address as name@server, for example alice@example.org."
+        if not is_jid(jid) or has_resource(jid):
+            return _ADDRESS_HINT
         if not self.password.text():
             return "Enter your password."
+        try:
+            self.info().account(self.password.text())
+        except AccountProblem as exc:
+            return problem_text(exc)
         return ""
 
     def _busy(self, busy: bool) -> None:
@@ -145,8 +165,7 @@ class AccountDialog(QDialog):
     async def _try(self) -> None:
         info = self.info()
         password = self.password.text()
-        account = Account(jid=info.jid, password=password, server=info.server, port=info.port,
-                          ca_file=info.ca_file, allow_plaintext=info.allow_plaintext)
+        account = info.account(password)  # checked by validate()
         self._busy(True)
         self._set_error(False)
         self.status.setText(f"Connecting as {safe_text(info.jid)}…")

@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from jinglefs.api import Account, Contact, OfferLike
+from jinglefs.api import Contact, OfferLike
+from jinglefs.login import AccountProblem
 
 from .. import APP_NAME
 from ..accounts import AccountInfo, AccountStore
@@ -43,7 +44,7 @@ from ..notify import Notifier, NullNotifier
 from ..records import TransferRecord
 from ..storage import ACCEPT, DECLINE, History, Preferences, decide
 from ..text import bare_jid, human_size, resource_of, safe_text
-from .account_dialog import AccountDialog
+from .account_dialog import AccountDialog, problem_text
 from .contacts_view import ContactsView
 from .offer_dialog import OfferDialog
 from .preferences_dialog import PreferencesDialog
@@ -249,7 +250,12 @@ class MainWindow(QMainWindow):
         if not password:
             self.open_account_dialog(f"Enter the password for {safe_text(info.jid)}.")
             return
-        self.bridge.start(_account(info, password))
+        try:
+            account = info.account(password)
+        except AccountProblem as exc:  # config.toml edited by hand since
+            self.open_account_dialog(problem_text(exc))
+            return
+        self.bridge.start(account)
 
     def open_account_dialog(self, message: str = "") -> AccountDialog:
         if self.account_dialog is not None and self.account_dialog.isVisible():
@@ -449,7 +455,7 @@ class MainWindow(QMainWindow):
             else:
                 self.notifier.notify(f"Could not receive {rec.display_name}",
                                      rec.status_text())
-        elif not rec.succeeded and rec.error != "cancelled":
+        elif not rec.succeeded and not rec.cancelled:
             self.notifier.notify(f"Could not send {rec.display_name} to {who}",
                                  rec.status_text())
 
@@ -493,8 +499,3 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About jinglefs",
                           f"jinglefs {__version__}\nSend files directly between XMPP contacts "
                           "(Jingle File Transfer).")
-
-
-def _account(info: AccountInfo, password: str) -> Account:
-    return Account(jid=info.jid, password=password, server=info.server, port=info.port,
-                   ca_file=info.ca_file, allow_plaintext=info.allow_plaintext)

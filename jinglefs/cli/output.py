@@ -1,22 +1,24 @@
-"""Terminal rendering for the CLI: human progress on stderr, NDJSON events on stdout.
+"""What a command prints: human progress on stderr, NDJSON events on stdout.
 
 :class:`HumanView` draws a one-line bar (percent, speed, ETA and the path label) when
 stderr is a terminal, and occasional plain lines otherwise.  :class:`JsonView` writes one
 JSON object per line and throttles ``progress`` events.  Both take an injectable clock so
-throttling is tested without sleeping.
+throttling is tested without sleeping.  :class:`Output` is the pair a command writes to.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from .events import (
+from ..api import TransferLike
+from ..errors import JingleFSError, UsageError, exit_code_for
+from ..events import (
     JSON_SCHEMA_VERSION,
     Completed,
     Failed,
@@ -27,16 +29,18 @@ from .events import (
     TransportSelected,
     Verified,
 )
+from ..login import KeyringUnavailable
+from ..text import format_size, safe_text
 
 __all__ = [
-    "safe_text",
-    "format_size",
     "format_rate",
     "format_eta",
     "parse_size",
     "use_color",
+    "error_text",
     "HumanView",
     "JsonView",
+    "Output",
 ]
 
 Clock = Callable[[], float]
@@ -47,42 +51,6 @@ JSON_PROGRESS_INTERVAL = 0.5
 BAR_INTERVAL = 0.1
 #: Plain (non-TTY) progress lines are printed at these fractions.
 PLAIN_STEPS = (0.25, 0.5, 0.75)
-
-_MAX_NAME = 120
-
-
-def safe_text(text: str, *, limit: int = _MAX_NAME) -> str:
-    """Make a peer-controlled string safe to print on a terminal.
-
-    Removes control characters (C0, C1, DEL) and format characters (category Cf: bidi
-    overrides and isolates, zero-width joiners...), which could hide or reorder what the
-    user sees (``"txt.exe\\u202e"`` tricks, escape sequences).  Long strings are shortened
-    in the middle.
-    """
-    cleaned = "".join(
-        ch for ch in text
-        if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")
-    )
-    if not cleaned.strip():
-        cleaned = "(unnamed)"
-    if len(cleaned) > limit:
-        keep = (limit - 1) // 2
-        cleaned = cleaned[:keep] + "…" + cleaned[-keep:]
-    return cleaned
-
-
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-
-
-def format_size(n: float) -> str:
-    """``1536`` -> ``"1.5 KiB"`` (binary units)."""
-    value = float(n)
-    for unit in _UNITS:
-        if abs(value) < 1024 or unit == _UNITS[-1]:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
 
 def format_rate(bps: float) -> str:
     return format_size(bps) + "/s"
@@ -197,14 +165,6 @@ class HumanView:
 
     # ----------------------------------------------------------- transfer events
 
-    def name_of(self, transfer_id: str) -> str:
-        line = self._lines.get(transfer_id)
-        return line.name if line else transfer_id
-
-    def path_of(self, transfer_id: str) -> PathKind | None:
-        line = self._lines.get(transfer_id)
-        return line.path if line else None
-
     def track(self, transfer_id: str, name: str, total: int) -> None:
         self._lines.setdefault(transfer_id, _Line(name=safe_text(name), total=total))
 
@@ -278,11 +238,11 @@ class HumanView:
                 check = ", checksum sent (" + ", ".join(sorted(ev.hashes)) + ")"
             else:
                 check = ", NOT verified (the sender gave no checksum)"
-            where = f" -> {safe_text(ev.path, limit=400)}" if verb == "Received" else ""
+            where = f" -> {safe_text(ev.path, 400)}" if verb == "Received" else ""
             self.ok(f"{verb} {line.name} ({format_size(ev.size)}) "
                     f"{'to' if verb == 'Sent' else 'from'} {safe_text(peer)}{via}{check}{where}")
         else:
-            self.error(f"{line.name}: {safe_text(ev.reason, limit=400)}{via}")
+            self.error(f"{line.name}: {safe_text(ev.reason, 400)}{via}")
 
 
 def _terminal_width() -> int:
@@ -320,3 +280,53 @@ class JsonView:
                 return
             self._last_progress[ev.transfer_id] = now
         self.write(ev.to_json())
+
+
+def error_text(exc: BaseException) -> str:
+    """The one line (or paragraph) a command prints for ``exc``."""
+    if isinstance(exc, KeyringUnavailable):
+        return exc.user_message
+    if isinstance(exc, UsageError):
+        return str(exc) or exc.user_message
+    if isinstance(exc, JingleFSError):
+        return exc.user_message
+    return f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+class Output:
+    """Where a command's output goes: a HumanView on stderr, a JsonView on stdout."""
+
+    def __init__(self, *, json_mode: bool, quiet: bool) -> None:
+        self.json = JsonView(sys.stdout) if json_mode else None
+        self.human = HumanView(sys.stderr, quiet=quiet or json_mode)
+        self.summary_written = False
+
+    def info(self, text: str) -> None:
+        self.human.info(text)
+
+    def warn(self, text: str) -> None:
+        self.human.always(f"warning: {text}")
+
+    def record(self, event: str, **fields: Any) -> None:
+        if self.json is not None:
+            self.json.record(event, **fields)
+
+    def transfer_event(self, t: TransferLike, ev: TransferEvent, verb: str) -> None:
+        if self.json is not None:
+            self.json.event(ev)
+        self.human.event(ev)
+        if isinstance(ev, Completed | Failed):
+            self.human.finished(ev, verb=verb, peer=t.peer)
+
+    def fatal(self, exc: BaseException) -> int:
+        code = exit_code_for(exc)
+        text = error_text(exc)
+        prefix = "jinglefs: error: " if isinstance(exc, UsageError) else "error: "
+        self.human.always(prefix + text)
+        self.summary(ok=False, exit_code=code, error=text)
+        return code
+
+    def summary(self, *, ok: bool, exit_code: int, **fields: Any) -> None:
+        if self.json is not None and not self.summary_written:
+            self.summary_written = True
+            self.json.record("summary", ok=ok, exit_code=exit_code, **fields)
