@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..api import TRANSPORT_CHOICES
-from ..login import ACCOUNT_ENV
+from ..login import ACCOUNT_ENV, Login, ice_settings
 from .exit_codes import EXIT_CODE_TABLE
 from .output import parse_size
 
-__all__ = ["build_parser", "reject_password_options"]
+__all__ = ["build_parser", "network_settings", "reject_password_options"]
 
 _FORBIDDEN_OPTIONS = ("--password", "--pass", "--passwd", "--pw", "-p")
 
@@ -234,3 +234,14 @@ def reject_password_options(argv: Sequence[str]) -> str | None:
         if name.startswith("-p") and not name.startswith("--"):
             return "-p"
     return None
+
+
+def network_settings(args: argparse.Namespace, login: Login,
+                     warn: Callable[[str], None]) -> dict[str, Any]:
+    """The :class:`~jinglefs.api.Settings` fields that ``send`` and ``receive`` share: the
+    proxy and the ICE (STUN/TURN) options."""
+    return {"use_proxy": not args.no_proxy,
+            **ice_settings(login, stun=args.stun, turn=args.turn,
+                           turn_password_file=args.turn_password_file,
+                           ice_addresses=args.ice_address, relay_only=args.ice_relay_only,
+                           warn=warn)}

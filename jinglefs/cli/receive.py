@@ -23,10 +23,11 @@ from ..api import ClientLike, OfferDeclined, OfferLike, Settings, TransferLike
 from ..errors import EXIT_CONNECT, EXIT_FAILED, JingleFSError, UsageError
 from ..events import FileInfo
 from ..jid import bare_jid
-from ..login import check_jid, ice_settings, resolve_login
+from ..login import check_jid, resolve_login
 from ..text import format_size, safe_text
 from . import terminal
 from .output import Output, error_text
+from .parser import network_settings
 from .run import ConnectFn, Result, Run, default_connect, finish, follow, run_async
 
 __all__ = ["cmd_receive"]
@@ -108,11 +109,7 @@ def cmd_receive(args: argparse.Namespace, connect: ConnectFn | None) -> int:
                               allow_plaintext=args.allow_plaintext,
                               password_file=args.password_file, interactive=interactive)
         settings = Settings(accept_from=accept_from, max_size=args.max_size,
-                            use_proxy=not args.no_proxy,
-                            **ice_settings(login, stun=args.stun, turn=args.turn,
-                                           turn_password_file=args.turn_password_file,
-                                           ice_addresses=args.ice_address,
-                                           relay_only=args.ice_relay_only, warn=out.warn))
+                            **network_settings(args, login, out.warn))
         connect_fn = connect or default_connect()
     except JingleFSError as e:
         return out.fatal(e)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from ..api import Settings, Timeouts
 from ..errors import JingleFSError, UsageError
-from ..login import check_jid, ice_settings, resolve_login
+from ..login import check_jid, resolve_login
 from ..text import safe_text
 from . import terminal
 from .output import Output
+from .parser import network_settings
 from .run import ConnectFn, Run, default_connect, finish, follow, run_async
 
 __all__ = ["cmd_send", "check_inputs"]
@@ -81,11 +82,7 @@ def cmd_send(args: argparse.Namespace, connect: ConnectFn | None) -> int:
                               interactive=terminal.interactive(args))
         timeouts = Timeouts(accept=args.timeout_accept) if args.timeout_accept else Timeouts()
         settings = Settings(transport=args.transport, timeouts=timeouts,
-                            use_proxy=not args.no_proxy,
-                            **ice_settings(login, stun=args.stun, turn=args.turn,
-                                           turn_password_file=args.turn_password_file,
-                                           ice_addresses=args.ice_address,
-                                           relay_only=args.ice_relay_only, warn=out.warn))
+                            **network_settings(args, login, out.warn))
         connect_fn = connect or default_connect()
     except JingleFSError as e:
         return out.fatal(e)
