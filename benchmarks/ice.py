@@ -1,7 +1,9 @@
-"""ICE data channel throughput over loopback: bare aiortc vs jinglefs' IceSession stream.
+"""ICE data channel throughput over loopback: bare aiortc and libdatachannel vs jinglefs'
+two ICE implementations (aiortc's IceSession, the native NativeIceSession).
 
     python benchmarks/ice.py                       # 64 MiB, 3 reps, asyncio + uvloop
     python benchmarks/ice.py --size-mb 100 --reps 5 --loops asyncio --modes bare-io,j64k
+    python benchmarks/ice.py --loops asyncio --modes bare-io,j64k,ldc-io,n64k   # CPython >= 3.12
 
 Per loop, rep and mode the receiver and the sender run as two separate processes
 (perf-anchors.md: both peers in one process halves throughput); the parent relays the
@@ -21,9 +23,16 @@ signalling (SDP for ``bare``, the Jingle transport XML for jinglefs) over pipes.
   the sender reads a file and hashes it (sha-256), the receiver hashes and writes a file; the
   digests are compared.  ``j4k`` is Conversations' message size.  jinglefs delays SACKs
   (RFC 4960 §6.2) by default; ``-sack1`` (``j64k-sack1``) restores aiortc's one SACK per packet.
+* ``ldc-io``: ``bare-io`` on a bare libdatachannel data channel (aiolibdatachannel's public
+  API, SDP offer/answer relayed by the parent): the same file work, 64 KiB messages, the
+  sender waiting while libdatachannel queues data (as jinglefs' native stream does).
+* ``nNk``: jinglefs' native data channel (:class:`jinglefs.ice.native.NativeIceSession`,
+  ``message_size`` N KiB), the same work as ``jNk``.  ``run.py`` divides it by ``ldc-io``.
 
 Host candidates are 127.0.0.1 only (jinglefs: ``host_addresses``; bare: aioice's
-``get_host_addresses`` patched in that child, as perf-anchors.md did), no STUN/TURN.
+``get_host_addresses`` patched in that child, as perf-anchors.md did; bare libdatachannel:
+127.0.0.1 added to the SDP on the port given to libjuice, as jinglefs does, beside what
+libjuice finds), no STUN/TURN.
 MB/s = 10^6 bytes / receiver wall time from connected to last byte.  CPU = share of one
 core of each process over the same span (getrusage).  MB/CPU-s = MB/s divided by the CPU
 share of the busier process (bytes per CPU-second: on a shared, loaded machine this moves less
@@ -176,8 +185,70 @@ async def _bare(role: str, size: int, pipe: _Pipe, path: str, io: bool) -> dict[
     return result
 
 
+async def _ldc(role: str, size: int, pipe: _Pipe, path: str) -> dict[str, Any]:
+    """``ldc-io``: a bare libdatachannel data channel doing the file work of ``bare-io``."""
+    import aiolibdatachannel as ldc
+
+    from benchmarks.filesink import FileSink
+    from jinglefs.ice.native import _free_udp_port
+
+    # 127.0.0.1 on a port we pick, as jinglefs does (libjuice gathers no loopback address,
+    # and none at all in run.py's network namespace with only lo).
+    port = _free_udp_port()
+    pc = ldc.PeerConnection(ldc.RTCConfiguration(port_range_begin=port, port_range_end=port))
+
+    def with_loopback(sdp: str) -> str:
+        line = f"a=candidate:90 1 UDP 2130706431 127.0.0.1 {port} typ host\r\n"
+        return sdp.replace("a=end-of-candidates", line + "a=end-of-candidates", 1)
+
+    result: dict[str, Any] = {}
+    if role == "send":
+        channel = await pc.create_data_channel("bench")
+        offer = await pc.create_offer()  # waits for gathering: every candidate inline
+        pipe.put(sdp=with_loopback(offer.sdp))
+        await pc.set_remote_description((await pipe.get())["sdp"], "answer")
+        await channel.wait_open()
+        t0, c0 = time.perf_counter(), _cpu()
+        digest = hashlib.sha256()
+        with open(path, "rb", buffering=0) as f:
+            while block := f.read(READ_SIZE):
+                digest.update(block)
+                for i in range(0, len(block), MESSAGE_SIZE):
+                    await channel.send(block[i:i + MESSAGE_SIZE])  # waits while it queues
+        await channel.send(digest.hexdigest())  # a string message: the "checksum"
+        result = {"sha256": digest.hexdigest(), "cpu": (_cpu() - c0) / (time.perf_counter() - t0)}
+        await pipe.get()  # the receiver has everything
+    else:
+        await pc.set_remote_description((await pipe.get())["sdp"], "offer")
+        answer = await pc.create_answer()
+        pipe.put(sdp=with_loopback(answer.sdp))
+        channel = await pc.accept_data_channel()
+        sink = FileSink(path)
+        got = 0
+        their_digest = ""
+        start: tuple[float, float] | None = None
+        while got < size or not their_digest:
+            message = await channel.recv()
+            if start is None:
+                start = (time.perf_counter(), _cpu())
+            if isinstance(message, str):
+                their_digest = message  # ordered channel: after the last byte
+            else:
+                got += len(message)
+                sink.write(message)
+        mine = sink.close()  # fsync
+        assert start is not None
+        t1, c1 = time.perf_counter(), _cpu()
+        result = {"sha256": mine, "verified": their_digest == mine, "bytes": got,
+                  "seconds": t1 - start[0], "cpu": (c1 - start[1]) / (t1 - start[0])}
+        pipe.put(done=True)
+    await pc.aclose()
+    return result
+
+
 async def _jinglefs(
-    role: str, size: int, message_size: int, delayed_sack: bool, path: str, pipe: _Pipe
+    role: str, size: int, message_size: int, delayed_sack: bool, path: str, pipe: _Pipe,
+    native: bool = False,
 ) -> dict[str, Any]:
     import xml.etree.ElementTree as ET
 
@@ -185,7 +256,12 @@ async def _jinglefs(
     from jinglefs.ice.protocol import WebRtcDataChannelTransport
 
     initiator = role == "send"
-    ice = IceSession(
+    session_class: Any = IceSession
+    if native:
+        from jinglefs.ice.native import NativeIceSession
+
+        session_class = NativeIceSession
+    ice = session_class(
         initiator=initiator,
         host_addresses=["127.0.0.1"],
         message_size=message_size,
@@ -216,6 +292,7 @@ async def _jinglefs(
         t1, c1 = time.perf_counter(), _cpu()
         await pipe.get()  # the receiver has everything
         await stream.aclose()
+        await ice.close()
         return {"sha256": h.hexdigest(), "cpu": (c1 - c0) / (t1 - t0)}
     got = 0
     with open(path, "wb") as out:
@@ -229,6 +306,7 @@ async def _jinglefs(
     t1, c1 = time.perf_counter(), _cpu()
     pipe.put(done=True)
     await stream.aclose()
+    await ice.close()
     return {"bytes": got, "seconds": t1 - t0, "cpu": (c1 - c0) / (t1 - t0), "sha256": h.hexdigest()}
 
 
@@ -238,9 +316,12 @@ def child(args: argparse.Namespace) -> None:
     async def run() -> dict[str, Any]:
         if args.mode in ("bare", "bare-io"):
             return await _bare(args.role, args.size, pipe, args.path, args.mode == "bare-io")
+        if args.mode == "ldc-io":
+            return await _ldc(args.role, args.size, pipe, args.path)
         base, _, flag = args.mode.partition("-")
         message_size = int(base[1:-1]) * 1024
-        return await _jinglefs(args.role, args.size, message_size, flag != "sack1", args.path, pipe)
+        return await _jinglefs(args.role, args.size, message_size, flag != "sack1", args.path,
+                               pipe, native=base.startswith("n"))
 
     if args.loop == "uvloop":
         import uvloop
@@ -326,7 +407,7 @@ async def one_run(
         raise RuntimeError(f"{mode}/{loop}: receiver got {r_out.get('bytes')} of {size} bytes")
     if mode != "bare" and r_out["sha256"] != s_out["sha256"]:
         raise RuntimeError(f"{mode}/{loop}: sha-256 mismatch")
-    if mode == "bare-io" and not r_out["verified"]:
+    if mode in ("bare-io", "ldc-io") and not r_out["verified"]:
         raise RuntimeError(f"{mode}/{loop}: the sender's digest did not match")
     return {
         "mbps": size / r_out["seconds"] / 1e6,
@@ -352,12 +433,16 @@ async def parent(args: argparse.Namespace) -> None:
             for _ in range(args.reps):
                 for mode in modes:
                     runs[mode].append(await one_run(mode, loop, size, src, dst, args.profile))
-            base = next((m for m in ("bare-io", "bare") if m in runs), None)
-            bare = statistics.median(r["mbps"] for r in runs[base]) if base else None
+            aiortc_base = next((m for m in ("bare-io", "bare") if m in runs), None)
             for mode in modes:
+                # native modes against the bare libdatachannel channel, the rest against aiortc
+                base = ("ldc-io" if mode.startswith("n") and "ldc-io" in runs
+                        else aiortc_base)
+                bare = statistics.median(r["mbps"] for r in runs[base]) if base else None
                 rates = [r["mbps"] for r in runs[mode]]
                 med = statistics.median(rates)
-                ratio = f"  {med / bare:5.0%} of {base}" if bare and mode != base else ""
+                ratio = (f"  {med / bare:5.0%} of {base}"
+                         if bare and mode not in (base, "ldc-io") else "")
                 # MB per CPU-second of the busier process: less sensitive to other load.
                 eff = statistics.median(
                     r["mbps"] / max(r["cpu_send"], r["cpu_recv"]) for r in runs[mode]

@@ -3,7 +3,10 @@
     python benchmarks/run.py                                  # defaults: a few minutes
     python benchmarks/run.py --size-mb 20 --ibb-size-mb 3 --ice-size-mb 5 --reps 1  # quick
     python benchmarks/run.py --only s5b,s5b-proxy --out /tmp/s5b.md
-    python benchmarks/run.py --memory-check-gb 2              # peak RSS of a 2 GB S5B send
+    python benchmarks/run.py --memory-check-gb 2              # peak RSS of a 2 GB send:
+                                                              # S5B direct and native ICE
+    python benchmarks/run.py --only ice,ice-native            # the two ICE implementations
+                                                              # (native: CPython >= 3.12)
 
 What one run does (perf-anchors.md, "Test hygiene"):
 
@@ -29,9 +32,16 @@ What one run does (perf-anchors.md, "Test hygiene"):
   ``ibb``                 jinglefs, ``transport="ibb"`` through Prosody
   ``ice-aiortc``          baseline: benchmarks/ice.py ``bare-io``, a bare aiortc data
                           channel
-  ``ice``                 jinglefs, ``transport="ice"``, host pair on 127.0.0.1; only
-                          when ``"ice" in client.factories``
+  ``ice``                 jinglefs, ``transport="ice"``, ``ice_backend="aiortc"``, host
+                          pair on 127.0.0.1; only when ``"ice" in client.factories``
+  ``ice-ldc``             baseline: benchmarks/ice.py ``ldc-io``, a bare libdatachannel
+                          data channel (aiolibdatachannel)
+  ``ice-native``          jinglefs, ``transport="ice"``, ``ice_backend="native"``
+                          (libdatachannel), host pair on 127.0.0.1; only where
+                          aiolibdatachannel imports (CPython >= 3.12 on Linux)
   ======================  =========================================================
+
+  The report adds the ratio of the two jinglefs ICE rows (native / aiortc, same work).
 
   Every baseline does the file work jinglefs does: the sender reads the file and hashes
   it (sha-256); the receiver hashes, writes (page cache recycled every 8 MiB, as jinglefs)
@@ -290,8 +300,21 @@ ROWS: tuple[RowSpec, ...] = (
             _JINGLE.format(via="aiortc data channel, 64 KiB messages, ≤ 256 KiB buffered, "
                            "delayed SACK"),
             baseline="ice-aiortc", transport="ice",
-            settings=(("ice_host_addresses", ("127.0.0.1",)),), expect_path="ice-direct"),
+            settings=(("ice_host_addresses", ("127.0.0.1",)), ("ice_backend", "aiortc")),
+            expect_path="ice-direct"),
+    RowSpec("ice-ldc", "bare libdatachannel data channel (baseline)", "ice",
+            _WORK.format(via="libdatachannel data channel, 64 KiB messages, sent while "
+                         "libdatachannel queues nothing", check="digest as a last message"),
+            check="ok (ice.py)"),
+    RowSpec("ice-native", "jinglefs ICE host pair, native", "ice",
+            _JINGLE.format(via="libdatachannel data channel (libjuice, OpenSSL DTLS, "
+                           "usrsctp), 64 KiB messages"),
+            baseline="ice-ldc", transport="ice",
+            settings=(("ice_host_addresses", ("127.0.0.1",)), ("ice_backend", "native")),
+            expect_path="ice-direct"),
 )
+#: The two jinglefs ICE rows compared in the report (same work, two implementations).
+ICE_PAIR = ("ice-native", "ice")
 BY_KEY = {r.key: r for r in ROWS}
 
 
@@ -363,6 +386,14 @@ def availability() -> dict[str, str]:
                                 "proxy cannot be forced")
     if "ice" not in kinds:
         missing["ice"] = "not available: no ICE negotiator (\"ice\" not in client.factories)"
+        missing["ice-native"] = missing["ice"]
+    else:
+        from jinglefs.ice.backend import native_available, native_missing_reason
+
+        if not native_available():
+            missing["ice-native"] = f"not available: {native_missing_reason()}"
+    if "ice-native" in missing:
+        missing["ice-ldc"] = missing["ice-native"]
     return missing
 
 
@@ -588,12 +619,20 @@ async def run_ibb_saw(ctx: Context, size: int) -> Sample:
 
 
 async def run_ice_aiortc(ctx: Context, size: int) -> Sample:
+    return await _run_ice_bare(ctx, size, "bare-io")
+
+
+async def run_ice_ldc(ctx: Context, size: int) -> Sample:
+    return await _run_ice_bare(ctx, size, "ldc-io")
+
+
+async def _run_ice_bare(ctx: Context, size: int, mode: str) -> Sample:
     from benchmarks import ice as icebench
 
     src, _ = ctx.file(size)
     out = ctx.work / "ice-out.bin"
     try:
-        row = await icebench.one_run("bare-io", "asyncio", size, str(src), str(out))
+        row = await icebench.one_run(mode, "asyncio", size, str(src), str(out))
     except Exception as e:  # noqa: BLE001
         return Sample(size, ok=False, error=f"{e!r}")
     finally:
@@ -617,6 +656,7 @@ BASELINES: dict[str, Callable[[Context, int], Any]] = {
     "ibb-raw": run_ibb_raw,
     "ibb-saw": run_ibb_saw,
     "ice-aiortc": run_ice_aiortc,
+    "ice-ldc": run_ice_ldc,
 }
 
 
@@ -707,6 +747,17 @@ def table(specs: list[RowSpec], results: dict[str, list[Sample]],
     return "\n".join(lines)
 
 
+def ice_comparison(results: dict[str, list[Sample]]) -> str:
+    """The two jinglefs ICE implementations side by side (same work, same run)."""
+    native, aiortc = ([s for s in results.get(k, []) if s.ok] for k in ICE_PAIR)
+    if not native or not aiortc:
+        return ""
+    ratio = _med([s.mbps for s in native]) / _med([s.mbps for s in aiortc])
+    return (f"ICE, native / aiortc (jinglefs rows, the same work): {ratio:.1f}× the MB/s; "
+            f"CPU s/GB send {_per_gb(native, 'cpu_send')} vs {_per_gb(aiortc, 'cpu_send')}, "
+            f"receive {_per_gb(native, 'cpu_recv')} vs {_per_gb(aiortc, 'cpu_recv')}.\n\n")
+
+
 NOTES = """\
 - MB = 10^6 bytes. Cells: median (min–max) over the reps; peak RSS is the maximum.
 - Same work on both sides of every ratio ("does"): the sender reads the file and hashes it
@@ -714,8 +765,9 @@ NOTES = """\
   and fsyncs; the sender's digest then reaches the receiver, which compares it. A baseline
   is the same protocol done minimally: raw TCP, raw SOCKS5 through the same proxy65, IBB
   with jinglefs' window and block size (raw XML IQs, each answered), a bare aiortc data
-  channel with jinglefs' message size and buffer limit. So "vs baseline" is jinglefs'
-  overhead (Jingle negotiation, its stream and file layers) over that. The ICE baseline acks
+  channel with jinglefs' message size and buffer limit, a bare libdatachannel channel with
+  its message size for the native ICE row. So "vs baseline" is jinglefs'
+  overhead (Jingle negotiation, its stream and file layers) over that. The aiortc baseline acks
   every SCTP packet (aiortc's default); jinglefs acks every second one (RFC 4960 §6.2).
   The IBB stop-and-wait row is a reference only (slixmpp's own sender): no ratio.
 - MB/s: jinglefs rows from `offer.accept()` on the receiver to the `Verified` event (S5B/ICE/IBB
@@ -762,7 +814,8 @@ def machine_lines() -> list[str]:
         commit += " + uncommitted changes"
     prosody = _run(["dpkg-query", "-W", "-f", "${Version}", "prosody"]) or "unknown"
     versions = ", ".join(f"{d} {_version(d)}" for d in
-                         ("jinglefs", "slixmpp", "aioice", "aiortc", "cryptography", "psutil"))
+                         ("jinglefs", "slixmpp", "aioice", "aiortc", "aiolibdatachannel",
+                          "cryptography", "psutil"))
     return [
         f"- machine: nproc {os.cpu_count()}, CPU \"{model}\", {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}",
@@ -808,8 +861,9 @@ async def bench(args: argparse.Namespace, work: Path) -> int:
     missing = availability()
     memory_check = args.memory_check_gb is not None
     if memory_check:
-        specs = [BY_KEY["s5b"]]
-        sizes = {"tcp": int(args.memory_check_gb * 1e9)}
+        specs = [BY_KEY[k.strip()] for k in args.memory_check_rows.split(",") if k.strip()]
+        big = int(args.memory_check_gb * 1e9)
+        sizes = {"tcp": big, "ice": big}
         reps = 1
     else:
         specs = parse_only(args.only, missing)
@@ -847,20 +901,27 @@ async def bench(args: argparse.Namespace, work: Path) -> int:
     ]
     failed = any(not s.ok for samples in results.values() for s in samples)
     if memory_check:
-        [sample] = results["s5b"] or [Sample(sizes["tcp"], ok=False, error="did not run")]
-        head.append(f"- one {sizes['tcp'] / 1e9:g} GB file over S5B direct; target: peak RSS "
-                    f"< {RSS_TARGET_MB:.0f} MB on each side")
+        names = ", ".join(s.label for s in specs)
+        head.append(f"- one {sizes['tcp'] / 1e9:g} GB file over each of: {names}; target: "
+                    f"peak RSS < {RSS_TARGET_MB:.0f} MB on each side")
         body = table(specs, results, missing)
-        if "s5b" not in missing and sample.ok and sample.rss_send and sample.rss_recv:
+        for spec in specs:
+            [sample] = results.get(spec.key) or [Sample(sizes["tcp"], ok=False,
+                                                        error="did not run")]
+            if spec.key in missing or not (sample.ok and sample.rss_send and sample.rss_recv):
+                body += f"\n\n{spec.label}: no peak RSS ({missing.get(spec.key, 'failed')})."
+                failed = True
+                continue
             worst = max(sample.rss_send, sample.rss_recv)
             verdict = "within" if worst < RSS_TARGET_MB else "OVER"
-            body += (f"\n\nPeak RSS: sender {sample.rss_send:.0f} MB, receiver "
+            failed = failed or worst >= RSS_TARGET_MB
+            body += (f"\n\n{spec.label}: peak RSS sender {sample.rss_send:.0f} MB, receiver "
                      f"{sample.rss_recv:.0f} MB: {verdict} the {RSS_TARGET_MB:.0f} MB target.")
         write_report(args.out, "jinglefs memory check", head, body)
     else:
         head.append(f"- sizes: TCP/S5B {sizes['tcp'] / MB:g} MB, IBB {sizes['ibb'] / MB:g} MB, "
                     f"ICE {sizes['ice'] / MB:g} MB; {reps} reps, rows interleaved per rep")
-        body = table(specs, results, missing) + "\n\n" + NOTES
+        body = table(specs, results, missing) + "\n\n" + ice_comparison(results) + NOTES
         write_report(args.out, "jinglefs benchmarks", head, body)
     return 1 if failed else 0
 
@@ -902,13 +963,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="markdown report (default benchmarks/results/latest.md, or "
                         "memory-check.md with --memory-check-gb)")
     parser.add_argument("--memory-check-gb", type=float, default=None, metavar="GB",
-                        help="instead: send one GB-sized file over S5B direct, report peak RSS")
+                        help="instead: send one GB-sized file over each --memory-check-rows "
+                        "row, report peak RSS")
+    parser.add_argument("--memory-check-rows", default="s5b,ice-native", metavar="ROWS",
+                        help="rows of --memory-check-gb (default %(default)s; ice-native "
+                        "needs CPython >= 3.12)")
     parser.add_argument("--netns", choices=("auto", "on", "off"), default="auto",
                         help="run everything inside `unshare -n` (default %(default)s)")
     parser.add_argument("--dir", type=Path, default=None, help="scratch folder (default: temp)")
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error("--reps must be at least 1")
+    bad = {k.strip() for k in args.memory_check_rows.split(",")} - {
+        r.key for r in ROWS if r.jinglefs}
+    if bad:
+        parser.error(f"--memory-check-rows: not jinglefs rows: {sorted(bad)}")
     if args.out is None:
         name = "memory-check.md" if args.memory_check_gb is not None else "latest.md"
         args.out = ROOT / "benchmarks" / "results" / name

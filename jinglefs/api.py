@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .events import Direction, FileInfo, PathKind, TransferEvent, TransferState
+from .jid import new_resource
 
 __all__ = [
     "Account",
@@ -62,7 +63,9 @@ class Account:
     ca_file: str | None = None
     #: Allow an unencrypted stream; only honoured for loopback servers.
     allow_plaintext: bool = False
-    resource: str = "jinglefs"
+    #: This instance's device name: ``jinglefs-`` and a random id unless one is given (the
+    #: app keeps one per install), so several instances share an account (jinglefs.jid).
+    resource: str = field(default_factory=new_resource)
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,16 @@ class Timeouts:
     connect: float = 30.0  # XMPP login
     accept: float = 300.0  # waiting for the recipient to accept an offer
     iq: float = 30.0  # any IQ answer
-    transport: float = 20.0  # one transport's connection phase (then the next rung)
+    #: the longest any transport's connection phase may take (then the next rung); each
+    #: rung has its own, shorter limit measured in the NAT lab (jinglefs.ladder), which
+    #: this only caps
+    transport: float = 20.0
     stall: float = 60.0  # no byte moved for this long
     peer_gone: float = 10.0  # peer went unavailable mid-session
+    #: offers from one sender that arrive less than this apart are one question (one
+    #: OfferLike): a client that sends one session per file (docs/protocol.md §3.5)
+    offer_group: float = 1.5
+    offer_group_max: float = 10.0  # the longest an offer waits for more of its group
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,15 @@ class Settings:
     ice_host_addresses: tuple[str, ...] | None = None
     #: ICE through the TURN relay only: the contact never learns our IP addresses.
     ice_relay_only: bool = False
+    #: Which data channel stack carries ICE: "auto" (libdatachannel where it is installed
+    #: and can do what the path needs, else aiortc: jinglefs/ice/backend.py), "native"
+    #: (libdatachannel) or "aiortc".
+    ice_backend: str = "auto"
+    #: auto: when the ICE answer shows that the two machines reach each other directly
+    #: (same network, or an address without NAT: jinglefs/ice/reachability.py), try
+    #: SOCKS5 direct before ICE (kernel TCP, several times faster than the data channel).
+    #: False always runs ICE first (README "How the ladder decides").
+    direct_first: bool = True
     #: Whether to offer our SOCKS5 proxy candidate / use the server's proxy.
     use_proxy: bool = True
     #: Offer direct SOCKS5 candidates: a listener on our own addresses (XEP-0260 §2.1).
@@ -192,7 +211,9 @@ class TransferLike(Protocol):
 
 @runtime_checkable
 class OfferLike(Protocol):
-    """An incoming Jingle session offering one or more files."""
+    """An incoming offer of one or more files: one action of the sender, whether it came as
+    one Jingle session or as several one-file sessions gathered together
+    (:attr:`Timeouts.offer_group`, docs/protocol.md §3.5).  Answered once for all files."""
 
     id: str
     peer: str  # full JID of the sender

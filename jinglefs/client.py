@@ -10,10 +10,10 @@ import asyncio
 import itertools
 import logging
 import mimetypes
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -34,6 +34,7 @@ from .api import (
     TransferLike,
 )
 from .driver import SessionDriver
+from .endings import close_sessions
 from .events import Accepted, Direction, FileInfo, Offered
 from .handles import OfferHandle, TransferHandle
 from .jid import bare_jid
@@ -50,19 +51,43 @@ from .jingle.model import (
 )
 from .jingle.rules import SessionState
 from .jingle.session import JingleSession
+from .multi_content import accepts_several_contents
 from .negotiator import NegotiatorFactory
 from .receiving import accepted_content, file_info, run_receiver
-from .sending import run_sender
+from .sending import MAX_CONTENTS, OutgoingFile, run_sender
 from .transfer.hashing import disco_features
 from .transfer.names import UnsafePathError, safe_filename, safe_relative_path
 from .transfer.receiver import IncomingFile
-from .transfer.sender import open_for_sending
+from .transfer.selection import files_to_send
 from .xmpp.connection import JingleReply, XmppConnection
 
 logger = logging.getLogger(__name__)
 
 #: How long `send` waits to see a bare JID's resources come online.
 PRESENCE_WAIT = 5.0
+#: The most files one grouped offer gathers before it is shown anyway.
+MAX_GROUP_FILES = 1000
+
+
+@dataclass
+class _OfferedSession:
+    """One incoming session-initiate of a (possibly grouped) offer."""
+
+    driver: SessionDriver
+    #: its file contents, in offer order
+    contents: list[Content]
+    files: list[FileInfo]
+
+
+@dataclass
+class _Gathering:
+    """Sessions from one full JID arriving close together: one question (docs/protocol.md
+    §3.5).  Shown when ``Timeouts.offer_group`` passes without another session from that
+    JID, or ``Timeouts.offer_group_max`` after the first one."""
+
+    first_at: float
+    parts: list[_OfferedSession] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
 
 
 def advertised_features(kinds: Sequence[str]) -> list[str]:
@@ -77,7 +102,11 @@ async def connect(account: Account, settings: Settings | None = None) -> Client:
     ``settings.retry_first_login`` an unreachable server returns an offline client that
     keeps trying instead (see :meth:`Client.start`)."""
     client = Client(account, settings or Settings())
-    await client.start()
+    try:
+        await client.start()
+    except BaseException:
+        await client.aclose()  # a failed or abandoned login leaves no client behind
+        raise
     return client
 
 
@@ -104,6 +133,8 @@ class Client:
         self._offline: ConnectionLost | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._gone_timers: dict[str, asyncio.TimerHandle] = {}
+        #: offers being gathered, by the sender's full JID
+        self._gathering: dict[str, _Gathering] = {}
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -150,10 +181,13 @@ class Client:
         self._closing = True
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
-        for driver in list(self._drivers.values()):
-            if not driver.session.is_over:
-                driver.terminate(Reason.CANCEL, "the client is shutting down")
-        await asyncio.sleep(0)  # let the terminate IQs leave
+        for gathering in self._gathering.values():
+            if gathering.timer is not None:
+                gathering.timer.cancel()
+        self._gathering.clear()
+        # Every session ends with session-terminate (an unanswered offer is declined),
+        # acknowledged before the connection goes, bounded (jinglefs.endings).
+        await close_sessions(list(self._drivers.values()), list(self._tasks))
         for driver in list(self._drivers.values()):
             await driver.aclose()
         await self.connection.aclose()
@@ -293,7 +327,7 @@ class Client:
                          transport: str | None = None) -> list[TransferLike]:
         if not self.online:
             raise errors.ConnectError("not connected to the XMPP server right now")
-        files = _expand(paths)
+        files = files_to_send(paths)
         kind = transport or self.settings.transport
         if kind != "auto" and kind not in self.factories:
             raise errors.UsageError(f"transport {kind!r} is not available "
@@ -301,25 +335,36 @@ class Client:
         peer = await self._pick_resource(recipient)
         features = await self.connection.features(peer)
         kinds = self._ladder(features, kind)
+        # One action, one session with a content per file (XEP-0166 §7.2.10, XEP-0234 §5)
+        # for peers known to take several; one session per file for everyone else
+        # (Conversations, Dino): docs/protocol.md §3.5.
+        several = accepts_several_contents(*self.connection.software(peer))
+        per_session = MAX_CONTENTS if several else 1
         handles: list[TransferLike] = []
         assert self.manager is not None
-        for path, name in files:
-            stat = path.stat()
-            media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            # <range/> says we honour a ranged (resumed) accept (XEP-0234 §5);
-            # <hash-used/> announces the checksum that follows the bytes (XEP-0234 §8.2).
-            desc = FileDesc(name=name, size=stat.st_size, media_type=media_type,
-                            date=datetime.fromtimestamp(stat.st_mtime, UTC),
-                            hash_used=("sha-256",), range=Range())
+        for start in range(0, len(files), per_session):
             session = self.manager.create(peer)
             driver = self._add_driver(session)
-            handle = TransferHandle(self.new_id(), peer, Direction.SEND, file_info(desc),
-                                    cancel=self._canceller(driver))
-            handle.emit(Offered(handle.id, peer=peer, direction=Direction.SEND,
-                                file=handle.file))
-            self._spawn(run_sender(driver, path, desc, handle, kinds))
-            handles.append(handle)
+            outgoing = [self._outgoing(driver, peer, path, name)
+                        for path, name in files[start:start + per_session]]
+            self._spawn(run_sender(driver, outgoing, kinds))
+            handles.extend(f.transfer for f in outgoing)
         return handles
+
+    def _outgoing(self, driver: SessionDriver, peer: str, path: Path, name: str
+                  ) -> OutgoingFile:
+        stat = path.stat()
+        media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        # <range/> says we honour a ranged (resumed) accept (XEP-0234 §5);
+        # <hash-used/> announces the checksum that follows the bytes (XEP-0234 §8.2).
+        desc = FileDesc(name=name, size=stat.st_size, media_type=media_type,
+                        date=datetime.fromtimestamp(stat.st_mtime, UTC),
+                        hash_used=("sha-256",), range=Range())
+        handle = TransferHandle(self.new_id(), peer, Direction.SEND, file_info(desc),
+                                cancel=self._canceller(driver))
+        handle.emit(Offered(handle.id, peer=peer, direction=Direction.SEND,
+                            file=handle.file))
+        return OutgoingFile(path, desc, handle)
 
     def _ladder(self, features: frozenset[str], forced: str) -> list[str]:
         return ladder.rungs_for(features, self.factories, forced)
@@ -365,11 +410,12 @@ class Client:
         return driver
 
     def _offer_received(self, driver: SessionDriver, contents: tuple[Content, ...]) -> None:
-        bare = bare_jid(driver.session.peer_jid)
+        peer = driver.session.peer_jid
+        bare = bare_jid(peer)
         usable = [c for c in contents if isinstance(c.description, FileTransferDescription)]
         files = [file_info(c.description.file) for c in usable
                  if isinstance(c.description, FileTransferDescription)]
-        refused = refusal(self.settings, driver.session.peer_jid, files)
+        refused = refusal(self.settings, peer, files)
         if refused is not None:
             # Settings' accept policy, for every front end: decline before anyone sees the
             # offer (XEP-0166 §6.7, reason <decline/> with a text, §7.4), once this
@@ -379,34 +425,86 @@ class Client:
                     driver.terminate(Reason.DECLINE, refused.peer_text)
 
             asyncio.get_running_loop().call_soon(decline)
-            self._publish(OfferDeclined(self.new_id(), driver.session.peer_jid, tuple(files),
+            self._publish(OfferDeclined(self.new_id(), peer, tuple(files),
                                         self.connection.in_roster(bare), refused.rule,
                                         refused.text))
             return
-        offer = OfferHandle(self.new_id(), driver.session.peer_jid, files,
-                            from_contact=self.connection.in_roster(bare),
-                            accept=lambda d, n: self._accept(driver, usable, d, n),
-                            decline=lambda: self._decline(driver))
+        self._gather(peer, _OfferedSession(driver, usable, files))
+
+    def _gather(self, peer: str, part: _OfferedSession) -> None:
+        """Hold a new session a moment: more from the same sender join it, so one action
+        of a client that sends one session per file is one question (docs/protocol.md
+        §3.5)."""
+        loop = asyncio.get_running_loop()
+        t = self.settings.timeouts
+        now = loop.time()
+        gathering = self._gathering.get(peer)
+        if gathering is None:
+            gathering = self._gathering[peer] = _Gathering(first_at=now)
+        gathering.parts.append(part)
+        if gathering.timer is not None:
+            gathering.timer.cancel()
+        count = sum(len(p.files) for p in gathering.parts)
+        delay = min(t.offer_group, gathering.first_at + t.offer_group_max - now)
+        if count >= MAX_GROUP_FILES:
+            delay = 0.0
+        gathering.timer = loop.call_later(max(0.0, delay), self._offer_ready, peer)
+
+    def _offer_ready(self, peer: str) -> None:
+        gathering = self._gathering.pop(peer, None)
+        if gathering is None or self._closing:
+            return
+        # A session the sender withdrew meanwhile is not shown.
+        parts = [p for p in gathering.parts
+                 if p.driver.session.state is SessionState.PENDING]
+        if not parts:
+            return
+        offer = OfferHandle(self.new_id(), peer, [f for p in parts for f in p.files],
+                            from_contact=self.connection.in_roster(bare_jid(peer)),
+                            accept=lambda d, n: self._accept(parts, d, n),
+                            decline=lambda: self._decline(parts))
         self._pending_offers.append(offer)
         loop = asyncio.get_running_loop()
-        loop.call_later(self.settings.timeouts.accept, self._expire_offer, offer, driver)
+        loop.call_later(self.settings.timeouts.accept, self._expire_offer, offer, parts)
         self._publish(OfferReceived(offer))
 
-    def _expire_offer(self, offer: OfferHandle, driver: SessionDriver) -> None:
+    def _expire_offer(self, offer: OfferHandle, parts: list[_OfferedSession]) -> None:
         if offer in self._pending_offers:
             self._pending_offers.remove(offer)
-        if not offer.answered and not driver.session.is_over:
+        if not offer.answered:
             offer.answered = True
-            driver.terminate(Reason.TIMEOUT, "the offer was not answered in time")
+            for part in parts:
+                if not part.driver.session.is_over:
+                    part.driver.terminate(Reason.TIMEOUT, "the offer was not answered in time")
 
-    async def _decline(self, driver: SessionDriver) -> None:
+    async def _decline(self, parts: list[_OfferedSession]) -> None:
         self._pending_offers[:] = [o for o in self._pending_offers if not o.answered]
-        if not driver.session.is_over:
-            driver.terminate(Reason.DECLINE)
+        for part in parts:
+            if not part.driver.session.is_over:
+                part.driver.terminate(Reason.DECLINE)
 
-    async def _accept(self, driver: SessionDriver, contents: list[Content], dest_dir: Path,
+    async def _accept(self, parts: list[_OfferedSession], dest_dir: Path,
                       names: Sequence[str] | None) -> list[TransferLike]:
+        """Accept every session of one offer; ``names`` index the offer's files."""
         self._pending_offers[:] = [o for o in self._pending_offers if not o.answered]
+        transfers: list[TransferLike] = []
+        failure: errors.JingleFSError | None = None
+        index = 0
+        for part in parts:
+            own = list(names[index:index + len(part.contents)]) if names else None
+            index += len(part.contents)
+            try:
+                transfers.extend(await self._accept_session(part.driver, part.contents,
+                                                            dest_dir, own))
+            except errors.JingleFSError as e:
+                failure = failure or e
+        if not transfers:
+            raise failure or errors.Cancelled("the sender withdrew the offer", by_peer=True)
+        return transfers
+
+    async def _accept_session(self, driver: SessionDriver, contents: list[Content],
+                              dest_dir: Path, names: Sequence[str] | None
+                              ) -> list[TransferLike]:
         session = driver.session
         if session.state is not SessionState.PENDING:
             raise errors.Cancelled("the sender withdrew the offer", by_peer=True)
@@ -474,28 +572,6 @@ class Client:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("transfer task crashed", exc_info=task.exception())
-
-
-def _expand(paths: Sequence[Path]) -> list[tuple[Path, str]]:
-    """Files to send with the names to offer; a folder becomes its files with relative
-    paths (``folder/sub/file``), never following symlinks out of it."""
-    out: list[tuple[Path, str]] = []
-    for path in paths:
-        path = Path(path)
-        if path.is_dir() and not path.is_symlink():
-            for root, dirs, names in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not (Path(root) / d).is_symlink())
-                for name in sorted(names):
-                    full = Path(root) / name
-                    if full.is_symlink() or not full.is_file():
-                        continue
-                    out.append((full, str(full.relative_to(path.parent).as_posix())))
-        else:
-            open_for_sending(path).close()  # raises StorageError with a clear reason
-            out.append((path, path.name))
-    if not out:
-        raise errors.UsageError("nothing to send")
-    return out
 
 
 __all__ = ["Client", "connect", "FileInfo", "ReasonInfo"]

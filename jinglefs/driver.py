@@ -85,7 +85,6 @@ REASON_ERRORS: dict[Reason, type[errors.JingleFSError]] = {
 _REASON_TEXT = {
     Reason.DECLINE: "the recipient declined",
     Reason.BUSY: "the recipient is busy",
-    Reason.CANCEL: "the other side cancelled",
     Reason.TIMEOUT: "the other side did not answer in time",
     Reason.GONE: "the contact went offline",
     Reason.UNSUPPORTED_APPLICATIONS: "the contact's client cannot receive files this way",
@@ -98,6 +97,8 @@ def error_for_end(ended: SessionEnded) -> errors.JingleFSError:
     r = ended.reason
     cls = REASON_ERRORS.get(r.condition, errors.TransferError)
     text = _REASON_TEXT.get(r.condition, f"session ended: {r.condition.value}")
+    if r.condition is Reason.CANCEL:
+        text = "cancelled by the peer" if ended.by_peer else "cancelled here"
     if r.text:
         text += f" ({r.text})"
     if r.app_condition:
@@ -403,6 +404,13 @@ class SessionDriver:
             if cq.negotiator is not None:
                 await cq.negotiator.aclose()
                 cq.negotiator = None
+
+    async def settle(self) -> None:
+        """Until every IQ sent so far is answered or failed (e.g. a session-terminate is
+        acknowledged before the connection closes: jinglefs.endings)."""
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

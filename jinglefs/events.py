@@ -57,6 +57,42 @@ _PATH_LABELS = {
 }
 
 
+class Verification(enum.Enum):
+    """How a completed transfer's bytes were checked (``Completed.verification``).
+
+    Verified means a digest was compared, on either side: the receiver compares the
+    sender's hash with the bytes it wrote (XEP-0234 §8.2); the sender knows only what the
+    receiver tells it, so it says "verified" only when the receiver sent back the digest
+    of what it got and that digest is the sender's own (docs/protocol.md §5.8).
+    """
+
+    #: receiver: the sender's hash (offer or checksum) matched the bytes received.
+    SENDER_HASH = "sender-hash"
+    #: receiver: the sender gave no hash (Dino never does): kept, but not verified.
+    NO_SENDER_HASH = "no-sender-hash"
+    #: sender: the receiver confirmed the checksum (sent back the same digest).
+    RECEIVER_CONFIRMED = "receiver-confirmed"
+    #: sender: the receiver said success but did not confirm the checksum.
+    NOT_CONFIRMED = "not-confirmed"
+
+    @property
+    def verified(self) -> bool:
+        return self in (Verification.SENDER_HASH, Verification.RECEIVER_CONFIRMED)
+
+    @property
+    def text(self) -> str:
+        """The plain words for it (the CLI's result line, the GUI's status)."""
+        return _VERIFICATION_TEXTS[self]
+
+
+_VERIFICATION_TEXTS = {
+    Verification.SENDER_HASH: "verified",
+    Verification.NO_SENDER_HASH: "complete, not verified (the sender gave no hash)",
+    Verification.RECEIVER_CONFIRMED: "verified by the receiver",
+    Verification.NOT_CONFIRMED: "delivered; the receiver did not confirm the checksum",
+}
+
+
 @dataclass(frozen=True)
 class FileInfo:
     """What an offer says about one file (XEP-0234 §5 ``<file/>``)."""
@@ -144,7 +180,8 @@ class Progress(TransferEvent):
 
 @dataclass(frozen=True)
 class Verified(TransferEvent):
-    """The receiver's digest matched the sender's (XEP-0300)."""
+    """The receiver's digest matched the sender's (XEP-0300): on the receiver when the
+    sender's hash matched, on the sender when the receiver confirmed it."""
 
     algo: str
     digest: bytes
@@ -154,8 +191,14 @@ class Verified(TransferEvent):
 class Completed(TransferEvent):
     path: str  # where the file is (receiver) or was read from (sender)
     size: int
+    #: our own digests of the whole file (XEP-0300 name -> raw digest)
     hashes: dict[str, bytes] = field(default_factory=dict)
+    #: a digest was compared and matched (see :class:`Verification`)
     verified: bool = False
+    #: how it was checked, or None when not told
+    verification: Verification | None = None
+    #: when not verified: why, in plain words ("the sender gave no hash")
+    reason: str = ""
 
 
 @dataclass(frozen=True)

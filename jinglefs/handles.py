@@ -111,7 +111,9 @@ class TransferHandle:
 
 
 class OfferHandle:
-    """An incoming session: accept all its files into a folder, or decline."""
+    """An incoming offer, one action of the sender (one session, or the one-file sessions
+    the client gathered, docs/protocol.md §3.5): accept all its files into a folder, or
+    decline them all."""
 
     def __init__(self, offer_id: str, peer: str, files: Sequence[FileInfo], from_contact: bool,
                  accept: Callable[[Path, Sequence[str] | None], Awaitable[list[TransferLike]]],

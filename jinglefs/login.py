@@ -34,7 +34,7 @@ from typing import Any
 from . import config
 from .api import Account
 from .errors import UsageError
-from .jid import bare_jid, has_resource, is_jid
+from .jid import JidError, bare_jid, check_resource, parse_address, parse_jid
 from .stun_turn import TurnUrl, parse_stun, parse_turn, turn_setting
 from .text import safe_text
 
@@ -55,6 +55,8 @@ __all__ = [
     "parse_server",
     "is_loopback",
     "check_jid",
+    "check_recipient",
+    "check_resource_name",
     "check_connection",
     "make_account",
     "resolve_login",
@@ -104,7 +106,8 @@ class KeyringUnavailable(UsageError):
 class AccountProblem(UsageError):
     """The account settings are not usable as given.
 
-    :ivar field: what is wrong: ``"jid"``, ``"server"``, ``"ca_file"`` or ``"plaintext"``.
+    :ivar field: what is wrong: ``"jid"``, ``"server"``, ``"ca_file"``, ``"plaintext"`` or
+        ``"resource"``.
     """
 
     def __init__(self, msg: str, *, field: str) -> None:
@@ -195,6 +198,9 @@ def read_password_file(path: str | os.PathLike[str]) -> str:
                          f"{e.strerror or e}") from e
     except UnicodeDecodeError as e:
         raise UsageError(f"the password file {os.fspath(path)} is not UTF-8 text") from e
+    except ValueError as e:  # a NUL in the name
+        raise UsageError(f"cannot read the password file {safe_text(os.fspath(path))!r}: "
+                         f"{e}") from e
     password = line.rstrip("\r\n")
     if not password:
         raise UsageError(f"the first line of the password file {os.fspath(path)} is empty")
@@ -256,8 +262,9 @@ def parse_server(text: str) -> tuple[str, int | None]:
         host, port_text = t.split(":")
     else:
         host = t
-    if not host or any(c.isspace() for c in host):
-        raise AccountProblem(f"--server {text!r}: no host name", field="server")
+    if not host or any(c.isspace() or not c.isprintable() for c in host):
+        raise AccountProblem(f"--server '{safe_text(text, 60)}': no host name",
+                             field="server")
     port: int | None = None
     if port_text is not None:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
@@ -280,15 +287,36 @@ def is_loopback(host: str) -> bool:
 
 def check_jid(jid: str, what: str, *, bare: bool = False) -> str:
     """``jid`` without surrounding blanks; :class:`AccountProblem` when it is not a JID (or,
-    with ``bare``, names a device).  ``what`` names the option in the message."""
-    j = jid.strip()
-    if not is_jid(j):
-        raise AccountProblem(f"{what} {safe_text(jid)!r} is not a JID like bob@example.org",
-                             field="jid")
-    if bare and has_resource(j):
+    with ``bare``, names a device).  ``what`` names the option in the message, which is one
+    line saying what is wrong (:func:`jinglefs.jid.parse_jid`, RFC 7622)."""
+    try:
+        parsed = parse_jid(jid)
+    except JidError as e:
+        raise AccountProblem(f"{what} '{safe_text(jid, 60)}' is not an address like "
+                             f"bob@example.org: {e}", field="jid") from None
+    if bare and parsed.resource:
         raise AccountProblem(f"{what} must be a bare JID (without /resource): "
-                             f"{safe_text(jid)!r}", field="jid")
-    return j
+                             f"'{safe_text(jid, 60)}'", field="jid")
+    return jid.strip()
+
+
+def check_recipient(text: str, what: str = "recipient") -> str:
+    """A JID or an ``xmpp:`` URI (RFC 5122: ``xmpp:bob@example.org?message``) as the JID
+    it names; :class:`AccountProblem` (a usage error) in one line when it is malformed."""
+    try:
+        return str(parse_address(text))
+    except JidError as e:
+        raise AccountProblem(f"{what} '{safe_text(text, 60)}' is not an address like "
+                             f"bob@example.org or xmpp:bob@example.org: {e}",
+                             field="jid") from None
+
+
+def check_resource_name(text: str, what: str = "--resource") -> str:
+    """A resource (device name) as RFC 7622 §3.4 allows it; :class:`AccountProblem`."""
+    try:
+        return check_resource(text)
+    except JidError as e:
+        raise AccountProblem(f"{what} '{safe_text(text, 60)}': {e}", field="resource") from None
 
 
 def check_connection(jid: str, *, server: str | None = None, ca_file: str | None = None,
@@ -309,10 +337,18 @@ def check_connection(jid: str, *, server: str | None = None, ca_file: str | None
 
 def make_account(jid: str, password: str, *, server: str | None = None,
                  port: int | None = None, ca_file: str | None = None,
-                 allow_plaintext: bool = False) -> Account:
+                 allow_plaintext: bool = False, resource: str | None = None) -> Account:
     """The checked :class:`~jinglefs.api.Account` to log in with (see
-    :func:`check_connection`); a full JID keeps its resource."""
-    bare, _, resource = check_jid(jid, "--account").partition("/")
+    :func:`check_connection`).  Its resource is ``resource``, else the full JID's, else a
+    new ``jinglefs-<id>`` (:func:`jinglefs.jid.new_resource`): every instance its own."""
+    bare, _, in_jid = check_jid(jid, "--account").partition("/")
+    if resource is not None:
+        check_resource_name(resource)
+        if in_jid and in_jid != resource:
+            raise AccountProblem(f"--account {safe_text(jid, 60)!r} names the resource "
+                                 f"{safe_text(in_jid, 40)!r} and --resource another one: "
+                                 f"give it once", field="resource")
+    resource = resource or in_jid
     check_connection(bare, server=server, ca_file=ca_file, allow_plaintext=allow_plaintext)
     return Account(jid=bare, password=password, server=server, port=port, ca_file=ca_file,
                    allow_plaintext=allow_plaintext,
@@ -331,12 +367,14 @@ class Login:
 
 def resolve_login(jid: str | None = None, *, server: str | None = None,
                   ca_file: str | None = None, allow_plaintext: bool = False,
-                  password_file: str | None = None, interactive: bool = False) -> Login:
+                  password_file: str | None = None, interactive: bool = False,
+                  resource: str | None = None) -> Login:
     """The account to use and its password, from the arguments, the environment and
     ``config.toml``.
 
     :param jid: the account; default ``JINGLEFS_ACCOUNT``, then the default stored one.
     :param server: ``HOST[:PORT]`` overriding the stored server.
+    :param resource: this run's device name (``--resource``); default a new random one.
     """
     wanted = jid or os.environ.get(ACCOUNT_ENV) or None
     stored = config.find_account(wanted)
@@ -355,10 +393,12 @@ def resolve_login(jid: str | None = None, *, server: str | None = None,
     ca = ca_file or (stored.ca_file if stored else None)
     plaintext = bool(allow_plaintext or (stored.allow_plaintext if stored else False))
     check_connection(full, server=host, ca_file=ca, allow_plaintext=plaintext)  # before asking
+    if resource is not None:
+        check_resource_name(resource)
     password = resolve_password(full.partition("/")[0], password_file=password_file,
                                 interactive=interactive)
     account = make_account(full, password, server=host, port=port, ca_file=ca,
-                           allow_plaintext=plaintext)
+                           allow_plaintext=plaintext, resource=resource)
     return Login(account, stun=stored.stun if stored else (), turn=stored.turn if stored else ())
 
 

@@ -1,8 +1,13 @@
 """The receiving flow of one content: we are the Jingle responder.
 
 answer the transport → connect, switching when the initiator replaces the transport →
-write the partial file → wait briefly for the checksum → verify → session-info received
-(XEP-0234 §8.1) → session-terminate success once every content is done.
+write the partial file → wait briefly for the checksum → verify → when the sender's hash
+matched, a session-info checksum of what we received (XEP-0234 §8.2, docs/protocol.md
+§5.8: the sender's proof that we verified) → session-info received (XEP-0234 §8.1) →
+session-terminate success once every content is done.
+
+"Verified" means the sender's hash (in the offer or its checksum) matched; a file whose
+sender gave no hash (Dino never does) is kept and reported "complete, not verified".
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from .driver import (
     error_for_end,
     reason_for_error,
 )
-from .events import Completed, FileInfo, TransportSelected, Verified
+from .endings import pump_bytes
+from .events import Completed, FileInfo, TransportSelected, Verification, Verified
 from .handles import TransferHandle
 from .jingle.model import (
+    Checksum,
     Content,
     FileDesc,
     FileTransferDescription,
@@ -55,8 +62,10 @@ async def run_receiver(driver: SessionDriver, content: Content, incoming: Incomi
     try:
         connected = await connect_as_responder(driver, name, transfer)
         meter = ProgressReporter(transfer, incoming.size, start=incoming.offset)
-        await driver.with_stall_guard(incoming.receive(connected.stream,
-                                                      on_progress=meter.update), transfer)
+        # A stream that breaks because the sender cancelled ends as "cancelled by the
+        # peer", not as a transport error (jinglefs.endings).
+        await pump_bytes(driver, incoming.receive(connected.stream,
+                                                  on_progress=meter.update), transfer)
         meter.finish()
         keep_partial = False  # from here on a failure means the bytes are wrong
         await refuse_surplus(driver, connected)
@@ -66,12 +75,15 @@ async def run_receiver(driver: SessionDriver, content: Content, incoming: Incomi
         if incoming.verified and verification is not None and \
                 verification.algo is not None:
             transfer.emit(Verified(transfer.id, algo=verification.algo,
-                                   digest=incoming.digests.get(verification.algo, b"")))
+                                   digest=incoming.checked.get(verification.algo, b"")))
+            confirm_checksum(driver, content, incoming.checked)
         driver.session.send_info(Received(content.creator, name), time.monotonic())
         driver.pump()
         driver.content_done(name)
+        how = Verification.SENDER_HASH if incoming.verified else Verification.NO_SENDER_HASH
         transfer.emit(Completed(transfer.id, path=str(final), size=incoming.size,
-                                hashes=dict(incoming.digests), verified=incoming.verified))
+                                hashes=dict(incoming.digests), verified=how.verified,
+                                verification=how, reason="" if how.verified else how.text))
     except Ended as e:
         incoming.abort(keep_partial=keep_partial)
         transfer.fail(error_for_end(e.ended))
@@ -159,6 +171,21 @@ async def _switch_until_connected(driver: SessionDriver, name: str,
         driver.session.accept_transport(name, answer, time.monotonic())
         driver.pump()
         del failures[:]
+
+
+def confirm_checksum(driver: SessionDriver, content: Content,
+                     checked: dict[str, bytes]) -> None:
+    """Tell the sender we verified: a session-info ``<checksum/>`` (XEP-0234 §8.2) with
+    our own digests of the algorithms its hash used, sent only after they matched and
+    before ``<received/>`` and session-terminate.  A jinglefs sender compares them with its
+    own and says "verified by the receiver"; other senders accept and ignore it
+    (docs/protocol.md §5.8)."""
+    if not checked or driver.session.is_over:
+        return
+    driver.session.send_info(Checksum(content.creator, content.name, FileDesc(
+        hashes=tuple(sorted(checked.items())))), time.monotonic())
+    driver.pump()
+
 
 async def refuse_surplus(driver: SessionDriver, connected: Connected) -> None:
     """A sender that keeps sending after ``size`` bytes is lying about the size."""

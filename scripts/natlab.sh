@@ -23,7 +23,7 @@
 # Usage:
 #   natlab.sh up VARIANT [--no-xmpp] [--no-extdisco|--extdisco] [--no-proxy65|--proxy65]
 #                        [--turn-transports udp,tcp|udp|tcp]
-#                                      VARIANT: cone | symmetric | udp-blocked | strict
+#                                      VARIANT: cone | symmetric | udp-blocked | strict | open
 #                                      (re-running 'up' with another variant only swaps
 #                                      the router rules and flushes conntrack; coturn or
 #                                      prosody restart only if their config changed)
@@ -44,6 +44,9 @@
 #   udp-blocked cone NAT + routers drop every forwarded UDP packet (TCP still fine)
 #   strict      udp-blocked + outbound TCP only to ports 5222 and 5000 (XMPP + proxy65);
 #               TURN over TCP (3478) is blocked too, so only XMPP-based fallbacks remain
+#   open        no NAT and no filter: the routers only route, and the "internet" routes
+#               10.1.0.0/24 and 10.2.0.0/24 to them, so A and B have public addresses and
+#               reach each other directly (STUN sees each host's own address)
 #
 # XEP-0215 (on by default; --no-extdisco or NATLAB_EXTDISCO=0 turns it off):
 #   prosody answers urn:xmpp:extdisco:2 <services/> and <credentials/> on lab.test with
@@ -106,7 +109,7 @@ RELAY_MAX=49999
 
 NS_PUB=$P-pub NS_R1=$P-r1 NS_R2=$P-r2 NS_A=$P-a NS_B=$P-b
 ALL_NS="$NS_PUB $NS_R1 $NS_R2 $NS_A $NS_B"
-VARIANTS="cone symmetric udp-blocked strict"
+VARIANTS="cone symmetric udp-blocked strict open"
 
 log() { echo "natlab: $*" >&2; }
 die() { echo "natlab: error: $*" >&2; exit 1; }
@@ -269,8 +272,11 @@ router_rules() { # router_rules VARIANT -> nft script on stdout
     udp-blocked) fwd_extra='meta l4proto udp counter drop comment "udp-blocked"' ;;
     strict) fwd_extra='meta l4proto udp counter drop comment "udp-blocked"
     iifname "lan0" oifname "wan0" tcp dport != { '$XMPP_PORT', '$PROXY65_PORT' } counter drop comment "strict: only XMPP+proxy65"' ;;
+    open) masq=""; fwd_extra='iifname "wan0" oifname "lan0" accept comment "open: public hosts"' ;;
     *) die "unknown variant '$v' ($VARIANTS)" ;;
   esac
+  local snat=""
+  [ -n "$masq" ] && snat="oifname \"wan0\" $masq"
   if [ "$ROUTER_FW" = 1 ]; then
     # Like a home router: unsolicited packets to the router itself are dropped in
     # the filter hook, so their conntrack entries are never confirmed. Without this
@@ -297,7 +303,7 @@ table ip natlab {
   }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
-    oifname "wan0" $masq
+    $snat
   }
 }
 EOF
@@ -305,6 +311,15 @@ EOF
 
 apply_variant() {
   local v=$1 r
+  # "open": the internet routes the homes' networks to their routers (no NAT to hide
+  # them): the servers in nl-pub and each router reach the other home's hosts.
+  local routes=("$NS_PUB $H1_NET.0/24 $R1_WAN" "$NS_PUB $H2_NET.0/24 $R2_WAN"
+                "$NS_R1 $H2_NET.0/24 $R2_WAN" "$NS_R2 $H1_NET.0/24 $R1_WAN") route ns net via
+  for route in "${routes[@]}"; do
+    read -r ns net via <<<"$route"
+    if [ "$v" = open ]; then ip -n "$ns" route replace "$net" via "$via"
+    else ip -n "$ns" route del "$net" 2>/dev/null || true; fi
+  done
   for r in "$NS_R1" "$NS_R2"; do
     router_rules "$v" > "$STATE/$r.nft"
     nsx "$r" nft -f "$STATE/$r.nft"

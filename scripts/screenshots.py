@@ -1,6 +1,7 @@
 """Render each main screen of jinglefs-gui with the fake façade and save PNGs.
 
-Run through ``scripts/screenshots`` (which starts Xvfb); writes docs/screenshots/*.png.
+Run through ``scripts/screenshots`` (which starts Xvfb); writes docs/screenshots/*.png,
+or only the files named on the command line (``scripts/screenshots quit-prompt.png``).
 Nothing here touches the network: the client is tests/fakes.FakeClient.
 """
 
@@ -46,6 +47,8 @@ from tests.fakes import HANG, FakeClient, FakeConnect, FakeOffer  # noqa: E402
 from tests.ui.fakes_gui import MemoryStore, RecordingNotifier, roster, until  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
+#: Only these files are written when names are given on the command line.
+ONLY: set[str] = set()
 
 
 def sending(tid: str, peer: str, name: str, size: int, *, path: PathKind, done: int,
@@ -70,6 +73,8 @@ async def settle(seconds: float = 0.4) -> None:
 
 
 def save(widget: QWidget, name: str) -> None:
+    if ONLY and name not in ONLY:
+        return
     path = OUT / name
     widget.grab().save(str(path))
     print(f"wrote {path.relative_to(ROOT)}")
@@ -163,6 +168,22 @@ async def main_window_screens(tmp: Path) -> None:
     save(dlg, "accept-dialog.png")
     dlg.reject()
 
+    # One action of the sender, a folder of 6 files: one dialog for all of them.
+    folder = FakeOffer("bob@example.org/phone", [
+        FileInfo("Trip to Lisbon/itinerary.pdf", 182_000, "application/pdf"),
+        FileInfo("Trip to Lisbon/tickets.pdf", 96_500, "application/pdf"),
+        FileInfo("Trip to Lisbon/day 1/tram 28.jpg", 4 * MB + 310_000, "image/jpeg"),
+        FileInfo("Trip to Lisbon/day 1/Alfama.jpg", 3 * MB + 820_000, "image/jpeg"),
+        FileInfo("Trip to Lisbon/day 2/fado.m4a", 18 * MB, "audio/mp4"),
+        FileInfo("Trip to Lisbon/day 2/Belém.mp4", 146 * MB, "video/mp4")])
+    client.push_offer(folder)
+    await until(lambda: window.offer_dialogs, what="folder offer dialog")
+    dlg = window.offer_dialogs[0]
+    dlg.adjustSize()
+    await settle()
+    save(dlg, "accept-dialog-folder.png")
+    dlg.reject()
+
     stranger = FakeOffer("someone@chat.example/phone",
                          [FileInfo("invoice.pdf", 220_000, "application/pdf")],
                          from_contact=False)
@@ -179,6 +200,25 @@ async def main_window_screens(tmp: Path) -> None:
     await settle()
     save(prefs_dialog, "preferences.png")
     prefs_dialog.close()
+
+    # Quitting while transfers run asks first.
+    window.quit_action.trigger()
+    await until(lambda: window.quit_prompt is not None, what="quit prompt")
+    prompt = window.quit_prompt
+    assert prompt is not None
+    await settle()
+    save(prompt, "quit-prompt.png")
+    [keep] = [b for b in prompt.buttons() if "Keep" in b.text()]
+    keep.click()
+    await until(lambda: window.quit_prompt is None, what="kept running")
+
+    # A narrow window: contacts above the transfers, each status still readable.
+    window.resize(420, 760)
+    window.transfers.select_row(0)
+    await settle()
+    save(window, "narrow-window.png")
+    window.resize(1280, 680)
+    await settle()
 
     client.push_event(ConnectionLost("the network went away"))
     await until(lambda: window.bridge.state == "lost", what="lost")
@@ -219,6 +259,7 @@ async def amain() -> None:
 
 
 def main() -> int:
+    ONLY.update(sys.argv[1:])
     app = QApplication(sys.argv[:1])
     protect_bools()
     app.setApplicationName("jinglefs")

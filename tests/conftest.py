@@ -7,6 +7,7 @@ Fixtures:
                       kwargs)`` for tests that need their own server; stopped at teardown.
     coturn            session: CoturnServer (TURN REST auth) on 127.0.0.1.
     coturn_factory    function: ``coturn_factory(**CoturnServer kwargs)``, started.
+    (autouse)         JINGLEFS_STATE_DIR: a throwaway folder per test.
 
 A missing ``prosody``/``turnserver`` binary FAILS the test (it is never skipped): run
 ``bash scripts/setup``. Server logs stay under pytest's basetemp
@@ -117,6 +118,14 @@ def coturn_factory(
             return _start(server)
 
         yield make
+
+
+@pytest.fixture(autouse=True)
+def _throwaway_state_dir(tmp_path_factory: pytest.TempPathFactory,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """JINGLEFS_STATE_DIR (history, resume records of partial downloads) is a throwaway
+    folder for every test, never the user's state directory; a test may set its own."""
+    monkeypatch.setenv("JINGLEFS_STATE_DIR", str(tmp_path_factory.mktemp("state")))
 
 
 @pytest.hookimpl(hookwrapper=True)

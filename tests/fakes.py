@@ -15,6 +15,11 @@
                       contents=[b"..."])                      # accept() writes the bytes
     client.push_offer(offer)           # delivered by client.offers() and client.events()
 
+As with the real client, a folder given to ``send_files`` becomes one transfer per file,
+named ``folder/sub/file`` (:func:`offered_files`), and one offer lists every file of one
+action: ``FakeOffer(peer, [FileInfo("album/a.jpg", 1), FileInfo("album/disc/b.flac", 2)])``,
+whose ``accept`` writes each under ``dest_dir`` with its folders (:func:`received_path`).
+
 A transfer plays a *script*: a list of steps run in a task, one step per event-loop turn.
 
 * a :class:`~jinglefs.events.TransferEvent` is emitted as is (``Completed``/``Failed``
@@ -32,9 +37,13 @@ Use :func:`fake_connect` for the ``connect`` function the CLI takes, and
 
 The fake tells what the real client tells: error kinds and exit codes come from
 ``jinglefs.errors.ERROR_KINDS``, ``Failed`` events from ``jinglefs.handles.failed_event``,
-states from ``jinglefs.events.TRANSITIONS``, and the sender never claims "verified" (only
-the receiver checks the checksum).  ``tests/contract/test_facade_contract.py`` runs the
-same scenarios against this fake and against the real client on a real server.
+states from ``jinglefs.events.TRANSITIONS``, and "verified" means what it means for the
+real client (``jinglefs.events.Verification``): a receiver is verified when the sender gave
+a hash (``FakeOffer(sender_hash=False)``: a Dino-like sender that gives none), a sender
+only when its peer confirmed the checksum (``FakeClient(peer_confirms=True)``: a jinglefs
+receiver; by default the peer does not confirm, as Dino and Conversations).
+``tests/contract/test_facade_contract.py`` runs the same scenarios against this fake and
+against the real client on a real server.
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ import inspect
 import itertools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
 from keyring.backend import KeyringBackend
@@ -73,10 +82,13 @@ from jinglefs.events import (
     TransferEvent,
     TransferState,
     TransportSelected,
+    Verification,
     Verified,
     next_state,
 )
 from jinglefs.handles import failed_event
+from jinglefs.transfer.names import UnsafePathError, safe_filename, safe_relative_path
+from jinglefs.transfer.selection import files_to_send
 
 __all__ = [
     "HANG",
@@ -92,6 +104,8 @@ __all__ = [
     "failed_event",
     "error_for_failed",
     "peer_error",
+    "offered_files",
+    "received_path",
     "MemoryKeyring",
 ]
 
@@ -140,13 +154,15 @@ def success_script(
     algo: str = "sha-256",
     digest: bytes = b"\x00" * 32,
     rate: float = 1_000_000.0,
+    verified: bool | None = None,
 ) -> list[Step]:
     """Offered, Accepted, TransportSelected, ``steps`` Progress, then Completed.
 
-    A receiver checks the sender's checksum: ``Verified`` before ``Completed(verified=True)``.
-    A sender only learns that the receiver said success (XEP-0234 §8.1 ``<received/>`` is
-    not a hash check; Dino never checks), so it reports ``Completed(verified=False)``, as
-    jinglefs.sending does.
+    ``verified`` (default: True for a receiver, False for a sender) says whether the
+    digest was compared, as jinglefs.receiving / jinglefs.sending decide it: a receiver
+    whose sender gave a hash, a sender whose receiver confirmed the checksum (a jinglefs
+    receiver, docs/protocol.md §5.8) get ``Verified`` before ``Completed(verified=True)``;
+    otherwise ``Completed(verified=False)`` says why (``Verification``).
     """
     script: list[Step] = [
         Offered(transfer_id, peer=peer, direction=direction, file=file),
@@ -159,19 +175,27 @@ def success_script(
         script.append(Progress(transfer_id, done=done, total=file.size, rate=rate,
                                eta=left / rate if rate else None))
     receiving = direction is Direction.RECEIVE
+    if verified is None:
+        verified = receiving
     if receiving:
+        how = Verification.SENDER_HASH if verified else Verification.NO_SENDER_HASH
+    else:
+        how = Verification.RECEIVER_CONFIRMED if verified else Verification.NOT_CONFIRMED
+    if verified:
         script.append(Verified(transfer_id, algo=algo, digest=digest))
     script.append(Completed(transfer_id, path=local_path or file.name, size=file.size,
-                            hashes={algo: digest}, verified=receiving))
+                            hashes={algo: digest}, verified=verified, verification=how,
+                            reason="" if verified else how.text))
     return script
 
 
 def running_script(transfer_id: str, file: FileInfo, *, peer: str, direction: Direction,
-                   path: PathKind = PathKind.S5B_DIRECT, local_path: str = "") -> list[Step]:
+                   path: PathKind = PathKind.S5B_DIRECT, local_path: str = "",
+                   verified: bool | None = None) -> list[Step]:
     """:func:`success_script` that stops at :data:`HANG` after its first ``Progress``:
     a transfer in the middle of its bytes until cancelled (or released, then it completes)."""
     script = success_script(transfer_id, file, peer=peer, direction=direction, path=path,
-                            local_path=local_path)
+                            local_path=local_path, verified=verified)
     first = next(i for i, step in enumerate(script) if isinstance(step, Progress))
     script.insert(first + 1, HANG)
     return script
@@ -319,8 +343,33 @@ class FakeTransfer:
 
 def _writer(target: Path, data: bytes) -> Callable[[FakeTransfer], None]:
     def write(_t: FakeTransfer) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return write
+
+
+def offered_files(paths: Sequence[Path]) -> list[tuple[Path, str]]:
+    """What the real client offers for ``paths`` (jinglefs.transfer.selection): a folder
+    becomes its files named ``folder/sub/file``.  Unlike the real client, a path that does
+    not exist is offered as it is (size 0), so tests may send made-up names."""
+    out: list[tuple[Path, str]] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(files_to_send([path]))
+        else:
+            out.append((path, path.name))
+    return out
+
+
+def received_path(dest_dir: Path, name: str) -> Path:
+    """Where the real client puts an offered ``name`` under ``dest_dir``: its folders kept,
+    never outside (jinglefs.transfer.names.safe_relative_path)."""
+    try:
+        rel = safe_relative_path(name)
+    except UnsafePathError:
+        rel = PurePosixPath(safe_filename(name))
+    return Path(dest_dir).joinpath(*rel.parts)
 
 
 class FakeOffer:
@@ -329,6 +378,8 @@ class FakeOffer:
     :param outcomes: per file name, an error to fail that file with after acceptance, or
         :data:`HANG` to stop in the middle of the bytes (:func:`running_script`).
     :param contents: bytes to write into ``dest_dir`` for each file on success (optional).
+    :param sender_hash: the sender gave a hash, so a received file is verified; False: a
+        Dino-like sender (no hash): "complete, not verified".
     :ivar accepted_into: the directory given to :meth:`accept`, or None.
     :ivar declined: True once :meth:`decline` was called.
     """
@@ -336,7 +387,7 @@ class FakeOffer:
     def __init__(self, peer: str, files: Sequence[FileInfo], *, from_contact: bool = True,
                  outcomes: Mapping[str, errors.JingleFSError | _Hang] | None = None,
                  contents: Sequence[bytes] | None = None, path: PathKind = PathKind.S5B_DIRECT,
-                 id: str | None = None) -> None:
+                 id: str | None = None, sender_hash: bool = True) -> None:
         self.id = id or f"o{next(_ids)}"
         self.peer = peer
         self.files: Sequence[FileInfo] = list(files)
@@ -344,6 +395,7 @@ class FakeOffer:
         self.outcomes = dict(outcomes or {})
         self.contents = list(contents) if contents is not None else None
         self.path = path
+        self.sender_hash = sender_hash
         self.accepted_into: Path | None = None
         self.filenames: list[str] | None = None
         self.declined = False
@@ -361,7 +413,7 @@ class FakeOffer:
         self.filenames = list(filenames) if filenames is not None else None
         for i, info in enumerate(self.files):
             name = self.filenames[i] if self.filenames else info.name
-            target = Path(dest_dir) / Path(name).name
+            target = received_path(Path(dest_dir), name)
             tid = f"{self.id}-{i}"
             outcome = self.outcomes.get(info.name)
             error = outcome if isinstance(outcome, errors.JingleFSError) else None
@@ -372,7 +424,8 @@ class FakeOffer:
             else:
                 make = running_script if isinstance(outcome, _Hang) else success_script
                 script = make(tid, info, peer=self.peer, direction=Direction.RECEIVE,
-                              path=self.path, local_path=str(target))
+                              path=self.path, local_path=str(target),
+                              verified=self.sender_hash)
                 if self.contents is not None:
                     data = self.contents[i]
                     script.insert(-1, _writer(target, data))
@@ -428,12 +481,17 @@ class FakeClient:
     :ivar transfers: every transfer created by :meth:`send_files`.
     :param end_offers: end :meth:`offers` once the offers given here are delivered
         (like a connection that closes); otherwise it waits for :meth:`push_offer`.
+    :param peer_confirms: the recipient confirms the checksum (a jinglefs receiver), so a
+        sent file is "verified by the receiver"; by default it does not (Dino,
+        Conversations): "delivered; the receiver did not confirm the checksum".
     """
 
     def __init__(self, jid: str = "me@example.org/jinglefs", *,
                  contacts: Sequence[Contact] = (), offers: Sequence[FakeOffer] = (),
-                 end_offers: bool = False, path: PathKind = PathKind.S5B_DIRECT) -> None:
+                 end_offers: bool = False, path: PathKind = PathKind.S5B_DIRECT,
+                 peer_confirms: bool = False) -> None:
         self.jid = jid
+        self.peer_confirms = peer_confirms
         self._contacts = list(contacts)
         self.path = path
         self.outcomes: dict[str, errors.JingleFSError | _Hang | list[Step]] = {}
@@ -459,23 +517,24 @@ class FakeClient:
         if self.send_error is not None:
             raise self.send_error
         made: list[FakeTransfer] = []
-        for p in paths:
-            path = Path(p)
+        for path, name in offered_files(paths):
             size = path.stat().st_size if path.is_file() else 0
-            info = FileInfo(path.name, size)
+            info = FileInfo(name, size)
             tid = f"t{next(_ids)}"
             outcome = self.outcomes.get(path.name)
             error: errors.JingleFSError | None = None
             if outcome is None:
                 script = success_script(tid, info, peer=recipient, direction=Direction.SEND,
-                                        path=self.path, local_path=str(path))
+                                        path=self.path, local_path=str(path),
+                                        verified=self.peer_confirms)
             elif isinstance(outcome, errors.JingleFSError):
                 error = outcome
                 script = failure_script(tid, info, outcome, peer=recipient,
                                         direction=Direction.SEND, path=self.path)
             elif isinstance(outcome, _Hang):
                 script = running_script(tid, info, peer=recipient, direction=Direction.SEND,
-                                        path=self.path, local_path=str(path))
+                                        path=self.path, local_path=str(path),
+                                        verified=self.peer_confirms)
             else:
                 script = list(outcome)
             t = FakeTransfer(peer=recipient, file=info, direction=Direction.SEND,

@@ -31,6 +31,7 @@ SANS_IO = sorted([*(PKG / "jingle").glob("*.py"), PKG / "ibb" / "protocol.py",
 ALLOWED = {
     "aiortc": {"ice/channel.py", "ice/_aiortc.py"},
     "aioice": {"ice/channel.py", "ice/_aiortc.py"},
+    "aiolibdatachannel": {"ice/native.py"},
     "slixmpp": {"xmpp/connection.py", "ibb/service.py", "s5b/proxy.py", "ice/servers.py"},
 }
 

@@ -182,8 +182,10 @@ def test_send_happy_path_shows_path_and_checksum_sent(afile: Path,
     out, err = capsys.readouterr()
     assert out == ""
     assert "via Direct (SOCKS5)" in err
-    # The receiver checks the checksum; a sender never claims "verified" (jinglefs.sending).
-    assert "checksum sent (sha-256)" in err and "verified" not in err
+    # The fake's peer does not confirm the checksum (like Dino): the sender says so plainly
+    # and never claims "verified" (jinglefs.sending, docs/protocol.md §5.8).
+    assert "delivered; the receiver did not confirm the checksum" in err
+    assert "verified" not in err
     assert "Sent report.pdf" in err
     [(account, settings)] = connect.calls
     assert account.jid == "alice@example.org" and account.password == "env-pw"
@@ -236,7 +238,8 @@ def test_send_json_lines_follow_the_schema(afile: Path, tmp_path: Path,
         names = [e["event"] for e in mine]
         assert names[0] == "offered"
         assert names[-1] == "completed" and names.count("completed") == 1
-        assert "transport" in names and "verified" not in names  # only a receiver verifies
+        # the fake's peer does not confirm the checksum: the sender does not say verified
+        assert "transport" in names and "verified" not in names
         transport = next(e for e in mine if e["event"] == "transport")
         assert transport["path"] == "ice-direct" and transport["encrypted"] is True
         assert mine[-1]["verified"] is False and "sha-256" in mine[-1]["hashes"]

@@ -164,7 +164,10 @@ def test_make_account_keeps_a_resource_and_checks_the_connection(tmp_path: Path)
                                  port=5299, allow_plaintext=True)
     assert (account.jid, account.resource, account.server, account.port,
             account.allow_plaintext) == ("alice@example.org", "laptop", "127.0.0.1", 5299, True)
-    assert login.make_account("alice@example.org", "pw").resource == "jinglefs"
+    # Every instance its own resource: jinglefs- and a random id (jinglefs.jid.new_resource).
+    first, second = (login.make_account("alice@example.org", "pw").resource for _ in "ab")
+    assert first.startswith("jinglefs-") and second.startswith("jinglefs-") and first != second
+    assert login.make_account("alice@example.org", "pw", resource="desk").resource == "desk"
     cases = [({"allow_plaintext": True}, "plaintext"),  # the JID's domain is the server
              ({"allow_plaintext": True, "server": "xmpp.example.org"}, "plaintext"),
              ({"ca_file": str(tmp_path / "missing.pem")}, "ca_file")]

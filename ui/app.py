@@ -122,6 +122,11 @@ async def _amain(app: object, args: argparse.Namespace, services: Services,
             logger.warning("no state directory (%s); using ~/.local/state/jinglefs", exc)
             state_dir = Path.home() / ".local" / "state" / "jinglefs"
     prefs = Preferences.load(state_dir / "gui-preferences.json")
+    if prefs.ensure_resource():  # first start: this install's device name, kept from now on
+        try:
+            prefs.save()
+        except OSError as exc:
+            logger.warning("could not save the preferences: %s", exc)
     history = History(state_dir / "gui-history.json")
 
     tray: QSystemTrayIcon | None = None
@@ -129,9 +134,11 @@ async def _amain(app: object, args: argparse.Namespace, services: Services,
         tray = QSystemTrayIcon(QIcon(str(Path(__file__).parent / "resources"
                                          / f"{APP_ID}.svg")))
         tray.setToolTip(APP_NAME)
-    bridge = ClientBridge(services.connect or default_connect)  # type: ignore[arg-type]
+    bridge = ClientBridge(services.connect or default_connect,  # type: ignore[arg-type]
+                          resource=prefs.resource)
+    notifier = make_notifier(tray)
     window = MainWindow(bridge, store, prefs, history,  # type: ignore[arg-type]
-                        notifier=make_notifier(tray), tray_available=tray is not None)
+                        notifier=notifier, tray_available=tray is not None)
 
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -139,6 +146,8 @@ async def _amain(app: object, args: argparse.Namespace, services: Services,
         if not done.done():
             done.set_result(None)
 
+    # The window's Quit (menu, Ctrl+Q, the tray's Quit below, closing the window without a
+    # tray) asks first while transfers run; a signal (logout, Ctrl-C) does not ask.
     window.quitRequested.connect(quit_app)
     instance.messageReceived.connect(window.on_second_instance)  # type: ignore[attr-defined]
     if tray is not None:
@@ -173,4 +182,5 @@ async def _amain(app: object, args: argparse.Namespace, services: Services,
     if tray is not None:
         tray.hide()
     await bridge.aclose()
+    await notifier.aclose()
     return 0

@@ -5,6 +5,14 @@ It logs in and follows the client's connection state (the client reconnects by i
 Reconnected events), turns the façade's async events into Qt signals, and keeps one
 :class:`TransferRecord` per live transfer.  Every façade call runs as an asyncio task on
 the qasync loop, so no slot ever waits for the network.
+
+**One client per account, ever.**  A login closes the client in use before it starts a
+new one and cancels an older login that is still connecting; a login that fails, or that
+a newer one replaced, closes what it made; a client whose account the server refused is
+closed.  So re-connecting from the account dialog, a new password, a failed login or a
+network change (the client's own reconnect loop, same client) never leave a second or
+hidden session on the server.  Every login uses this install's resource
+(:attr:`ClientBridge.resource`, kept in the preferences).
 """
 
 from __future__ import annotations
@@ -58,11 +66,17 @@ async def default_connect(account: Account, settings: Settings) -> ClientLike:
     return cast(ClientLike, await connect(account, settings))
 
 
+class LoginReplaced(JingleFSError):
+    """A newer login started before this one finished; this one was abandoned."""
+
+
 def connect_error_text(exc: BaseException, account: Account) -> str:
     """A message for the account dialog and the status bar."""
     where = account.server or account.jid.partition("@")[2] or account.jid
     if account.port:
         where = f"{where}:{account.port}"
+    if isinstance(exc, LoginReplaced):
+        return "A newer connection attempt replaced this one."
     if isinstance(exc, AuthError):
         return ("Wrong password, or the server refused the account "
                 f"{safe_text(account.jid)}.")
@@ -115,9 +129,10 @@ class ClientBridge(QObject):
 
     def __init__(self, connect: ConnectFn = default_connect, settings: Settings | None = None,
                  reconnect_delays: Sequence[float] | None = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, *, resource: str | None = None) -> None:
         """``reconnect_delays``, when given, replaces ``settings.reconnect_delays``: the
-        policy of the client's reconnect loop."""
+        policy of the client's reconnect loop.  ``resource``: the device name every login
+        uses (the app's per-install one); None keeps the account's."""
         super().__init__(parent)
         self._connect = connect
         self.settings = settings or Settings()
@@ -131,6 +146,11 @@ class ClientBridge(QObject):
         self._live: dict[str, tuple[TransferLike, TransferRecord]] = {}
         self._ids = itertools.count(1)
         self._closing = False
+        self.resource = resource
+        #: the login in progress (at most one), and a counter that tells a login whether
+        #: a newer one started while it waited
+        self._connecting: asyncio.Future[ClientLike] | None = None
+        self._generation = 0
 
     # -- connection ---------------------------------------------------------------------
     def _set_state(self, state: str, detail: str = "") -> None:
@@ -161,18 +181,53 @@ class ClientBridge(QObject):
         with contextlib.suppress(Exception):  # stateChanged already said why
             await self._log_in(account, keep_trying=True)
 
+    def set_resource(self, name: str) -> None:
+        """Use this device name from now on; a client logged in (or logging in) with
+        another one is replaced by one with this name."""
+        if not name or name == self.resource:
+            return
+        self.resource = name
+        if self.account is not None and (self.client is not None
+                                         or self._connecting is not None):
+            self.start(self.account)
+
     async def _log_in(self, account: Account, *, keep_trying: bool) -> None:
-        await self._stop_following()
+        if self.resource:
+            account = replace(account, resource=self.resource)
+        self._generation += 1
+        generation = self._generation
+        older, self._connecting = self._connecting, None
+        if older is not None and not older.done():
+            older.cancel()  # its client, if it gets one, is closed by connect()
+            await asyncio.wait({older})
+        await self._stop_following()  # the client in use goes before a new one comes
+        if generation != self._generation or self._closing:
+            raise LoginReplaced("a newer login started")
         self.account = account
         self._set_state(CONNECTING, f"Connecting as {safe_text(account.jid)}…")
+        attempt = asyncio.ensure_future(self._connect_once(account, keep_trying=keep_trying))
+        self._connecting = attempt
         try:
-            client = await self._connect_once(account, keep_trying=keep_trying)
+            client = await attempt
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                attempt.cancel()
+                raise  # this login itself was cancelled
+            raise LoginReplaced("a newer login started") from None
         except AuthError as exc:
             self._set_state(AUTH_FAILED, connect_error_text(exc, account))
             raise
         except Exception as exc:
-            self._set_state(OFFLINE, connect_error_text(exc, account))
+            if generation == self._generation:
+                self._set_state(OFFLINE, connect_error_text(exc, account))
             raise
+        finally:
+            if self._connecting is attempt:
+                self._connecting = None
+        if generation != self._generation or self._closing:
+            await self._close(client)  # replaced while it was connecting
+            raise LoginReplaced("a newer login started")
         self.client = client
         events = client.events()
         if client.online:  # else its first event is the ConnectionLost that says why
@@ -180,17 +235,22 @@ class ClientBridge(QObject):
         self._follower = spawn(self._follow(client, events))
 
     async def _follow(self, client: ClientLike, events: AsyncIterator[object]) -> None:
-        reason = "The connection to the server was closed."
+        reason: str | None = "The connection to the server was closed."
         try:
             async for ev in events:
                 self._handle(ev)
+                if isinstance(ev, ConnectionLost) and ev.refused:
+                    reason = None  # _handle said why; the client stopped trying for good
+                    break
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             reason = f"Connection lost: {failure_text(exc)}."
-        if self.client is client and not self._closing:  # the client is gone
+        if self.client is client and not self._closing:  # the client is gone: close it
+            self._follower = None
             await self._drop_client()
-            self._set_state(OFFLINE, reason)
+            if reason is not None:
+                self._set_state(OFFLINE, reason)
 
     async def _stop_following(self) -> None:
         task, self._follower = self._follower, None
@@ -203,10 +263,14 @@ class ClientBridge(QObject):
     async def _drop_client(self) -> None:
         client, self.client = self.client, None
         if client is not None:
-            try:
-                await client.aclose()
-            except Exception as exc:
-                logger.debug("closing the old client: %s", exc)
+            await self._close(client)
+
+    @staticmethod
+    async def _close(client: ClientLike) -> None:
+        try:
+            await client.aclose()
+        except Exception as exc:
+            logger.debug("closing the old client: %s", exc)
 
     def _online(self) -> None:
         assert self.client is not None
@@ -237,6 +301,10 @@ class ClientBridge(QObject):
     async def aclose(self) -> None:
         """Cancel what is still moving (politely) and log out."""
         self._closing = True
+        attempt, self._connecting = self._connecting, None
+        if attempt is not None and not attempt.done():
+            attempt.cancel()  # a login still under way closes what it made
+            await asyncio.wait({attempt})
         for t, rec in list(self._live.values()):
             if rec.can_cancel:
                 with contextlib.suppress(Exception):

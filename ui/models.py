@@ -110,8 +110,8 @@ class ContactModel(QStandardItemModel):
 class TransferListModel(QAbstractTableModel):
     """Transfers, newest first: the live ones and those loaded from history."""
 
-    COLUMNS = ("File", "Contact", "Progress", "Status", "Speed", "Path", "Encrypted")
-    FILE, CONTACT, PROGRESS, STATUS, SPEED, PATH, ENCRYPTION = range(7)
+    COLUMNS = ("File", "Contact", "Progress", "Status", "When", "Speed", "Path", "Encrypted")
+    FILE, CONTACT, PROGRESS, STATUS, WHEN, SPEED, PATH, ENCRYPTION = range(8)
 
     def __init__(self) -> None:
         super().__init__()
@@ -202,6 +202,10 @@ class TransferListModel(QAbstractTableModel):
                 return f"{rec.display_name}\n{verb} {rec.display_peer}"
             if col == self.CONTACT:
                 return rec.display_peer
+            if col == self.STATUS and rec.succeeded and rec.reason:
+                return f"{rec.status_text()}: {safe_text(rec.reason, 200)}"
+            if col == self.WHEN:
+                return rec.times_text() or None
             return self._text(rec, col) or None
         if role == Qt.ItemDataRole.ForegroundRole and col == self.STATUS:
             if rec.is_finished and not rec.succeeded:
@@ -226,4 +230,6 @@ class TransferListModel(QAbstractTableModel):
             return {"Encrypted": "Yes", "Not encrypted": "No"}.get(rec.encryption_text(), "")
         if col == self.STATUS:
             return rec.status_text()
+        if col == self.WHEN:
+            return rec.when_text()
         return ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from jinglefs.errors import Cancelled, Declined, kind_of
@@ -29,6 +30,36 @@ PREPARING = "preparing"
 FINISHED_STATES = tuple(s.value for s in FINAL_STATES)
 _CANCELLED = kind_of(Cancelled)
 _DECLINED = kind_of(Declined)
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def when_text(ts: float | None, now: float | None = None) -> str:
+    """A short local date for a list: "today 14:02", "yesterday 09:10", "3 Dec",
+    "3 Dec 2023"; empty when unknown."""
+    if not ts or ts <= 0:
+        return ""
+    t = datetime.fromtimestamp(ts)
+    today = datetime.fromtimestamp(time.time() if now is None else now).date()
+    hm = f"{t.hour:02d}:{t.minute:02d}"
+    if t.date() == today:
+        return f"today {hm}"
+    if t.date() == today - timedelta(days=1):
+        return f"yesterday {hm}"
+    day = f"{t.day} {_MONTHS[t.month - 1]}"
+    return day if t.year == today.year else f"{day} {t.year}"
+
+
+def full_time_text(ts: float | None) -> str:
+    """The whole local date and time: "3 Dec 2024, 14:02"; empty when unknown."""
+    if not ts or ts <= 0:
+        return ""
+    t = datetime.fromtimestamp(ts)
+    return f"{t.day} {_MONTHS[t.month - 1]} {t.year}, {t.hour:02d}:{t.minute:02d}"
+
+
+def percent(part: int, whole: int) -> int:
+    """``part`` of ``whole`` in whole percent, rounded down (41 for 41.9 %)."""
+    return max(0, min(100, part * 100 // whole)) if whole > 0 else 0
 
 
 @dataclass
@@ -50,8 +81,11 @@ class TransferRecord:
     reason: str = ""
     error: str = ""
     local_path: str = ""
+    #: When the row began and ended (seconds since the epoch, kept in the history).
     started: float = field(default_factory=time.time)
     finished: float | None = None
+    #: Bytes already on the receiver's disk when the transfer resumed (Accepted.offset).
+    resumed_from: int = 0
     #: False for rows loaded from the history file (nothing can be done to them any more).
     live: bool = True
 
@@ -94,7 +128,9 @@ class TransferRecord:
             return  # the final event was the last one
         self.state = next_state(self.transfer_state, ev).value
         if isinstance(ev, Accepted):
+            # XEP-0234 §6.4 (ranged transfer): the bytes before ``offset`` are already there.
             self.done = ev.offset
+            self.resumed_from = max(0, ev.offset)
         elif isinstance(ev, TransportSelected):
             self.path_kind = ev.path
             self.path_detail = ev.detail
@@ -117,6 +153,10 @@ class TransferRecord:
             self.size = ev.size
             self.done = ev.size
             self.verified = self.verified or ev.verified
+            if not self.verified and ev.reason:
+                # e.g. "complete, not verified (the sender gave no hash)": the status's
+                # tooltip shows it (docs/protocol.md §5.8)
+                self.reason = ev.reason
             self._stop()
         elif isinstance(ev, Failed):
             self.fail(ev.reason, ev.error)
@@ -155,6 +195,29 @@ class TransferRecord:
             return ""
         return "Encrypted" if self.encrypted else "Not encrypted"
 
+    @property
+    def resumed_percent(self) -> int | None:
+        """How far the file already was when this transfer resumed, or None."""
+        if self.resumed_from <= 0:
+            return None
+        return percent(self.resumed_from, self.size)
+
+    def resumed_text(self) -> str:
+        """"resumed at 41%" for a transfer that went on from a partial file, else ""."""
+        pct = self.resumed_percent
+        return "" if pct is None else f"resumed at {pct}%"
+
+    def when_text(self, now: float | None = None) -> str:
+        return when_text(self.started, now)
+
+    def times_text(self) -> str:
+        """"Started 3 Dec 2024, 14:02, finished 3 Dec 2024, 14:05" (what is known)."""
+        started = full_time_text(self.started)
+        if not started:
+            return ""
+        ended = full_time_text(self.finished) if self.is_finished else ""
+        return f"Started {started}" + (f", finished {ended}" if ended else "")
+
     def progress_text(self) -> str:
         if self.succeeded:
             return human_size(self.size)
@@ -167,10 +230,12 @@ class TransferRecord:
             return "Preparing…"
         if st == TransferState.OFFERED.value:
             return "Waiting for an answer" if sending else "Offered"
+        resumed = self.resumed_text()
         if st == TransferState.CONNECTING.value:
-            return "Connecting…"
+            return f"Connecting, {resumed}…" if resumed else "Connecting…"
         if st == TransferState.TRANSFERRING.value:
-            return "Sending" if sending else "Receiving"
+            verb = "Sending" if sending else "Receiving"
+            return f"{verb}, {resumed}" if resumed else verb
         if st == TransferState.VERIFYING.value:
             return "Checking…"
         if st == TransferState.COMPLETED.value:
@@ -201,6 +266,7 @@ class TransferRecord:
             "local_path": self.local_path,
             "started": self.started,
             "finished": self.finished,
+            "resumed_from": self.resumed_from,
         }
 
     @classmethod
@@ -222,10 +288,20 @@ class TransferRecord:
             reason=str(d.get("reason") or ""),
             error=str(d.get("error") or ""),
             local_path=str(d.get("local_path") or ""),
-            started=float(d.get("started") or 0.0),
-            finished=d.get("finished"),
+            started=_time(d.get("started")) or 0.0,
+            finished=_time(d.get("finished")),
+            resumed_from=max(0, int(d.get("resumed_from") or 0)),
             live=False,
         )
-        if not rec.is_finished:  # the app quit in the middle of it
+        if not rec.is_finished:  # the app quit in the middle of it (when is not known)
+            ended = rec.finished
             rec.fail("Interrupted: jinglefs was closed during the transfer", "interrupted")
+            rec.finished = ended
         return rec
+
+
+def _time(value: Any) -> float | None:
+    """A timestamp read from the history file; None when missing or not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if value > 0 else None

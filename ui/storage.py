@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jinglefs.api import OfferLike
+from jinglefs.jid import JidError, check_resource, new_resource
 
 from .records import TransferRecord
 from .text import bare_jid
@@ -57,12 +58,22 @@ def _read_json(path: Path) -> Any:
 
 @dataclass
 class Preferences:
-    """What the user chose in the app.  ``auto_accept`` maps a bare JID to a byte limit."""
+    """What the user chose in the app.  ``auto_accept`` maps a bare JID to a byte limit.
+
+    ``resource`` is this install's device name on the account (the XMPP resource,
+    ``jinglefs-`` and an id made once, :meth:`ensure_resource`).  It is kept here, in the
+    state folder of this machine, and not in ``config.toml``: that file is shared with the
+    command line (whose every run takes a new random resource) and is the kind of file
+    people copy or sync between machines, and two installs with one resource would
+    replace each other on the server.  Stable per install, so that contacts see the same
+    device after every restart and a reconnect replaces our own stale session.
+    """
 
     download_dir: str = ""
     strangers: str = STRANGERS_ASK
     auto_accept: dict[str, int] = field(default_factory=dict)
     close_to_tray: bool = True
+    resource: str = ""
     path: Path | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -79,7 +90,21 @@ class Preferences:
                     str(k): int(v) for k, v in rules.items() if isinstance(v, int) and v >= 0
                 }
             prefs.close_to_tray = bool(data.get("close_to_tray", True))
+            resource = data.get("resource")
+            if isinstance(resource, str):
+                try:
+                    prefs.resource = check_resource(resource)
+                except JidError as exc:
+                    logger.warning("ignoring the stored device name: %s", exc)
         return prefs
+
+    def ensure_resource(self) -> bool:
+        """Make this install's resource if there is none yet; True when it was made (the
+        caller saves the preferences)."""
+        if self.resource:
+            return False
+        self.resource = new_resource()
+        return True
 
     def save(self) -> None:
         if self.path is None:
@@ -89,6 +114,7 @@ class Preferences:
             "strangers": self.strangers,
             "auto_accept": self.auto_accept,
             "close_to_tray": self.close_to_tray,
+            "resource": self.resource,
         })
 
     def set_auto_accept(self, jid: str, max_bytes: int | None) -> None:

@@ -25,7 +25,8 @@ __all__ = ["EXIT_CODE_TABLE"]
 
 #: (code, meaning), shown in --help.
 EXIT_CODE_TABLE: tuple[tuple[int, str], ...] = (
-    (EXIT_OK, "every file was sent/received (and verified when the peer gave a checksum)"),
+    (EXIT_OK, "every file was sent/received (the result line says whether it was"
+              " verified)"),
     (EXIT_FAILED, "any other failure; receive: --count not reached before --timeout"),
     (EXIT_USAGE, "bad arguments or configuration (missing or unreadable input file, no"
                  " account, no password, --allow-plaintext for a remote server)"),
@@ -37,6 +38,7 @@ EXIT_CODE_TABLE: tuple[tuple[int, str], ...] = (
     (EXIT_HASH_MISMATCH, "the file arrived but its checksum did not match; it was not kept"),
     (EXIT_CANCELLED, "the transfer was cancelled (by the peer)"),
     (EXIT_DECLINED, "the recipient declined the file"),
-    (EXIT_INTERRUPTED, "interrupted (Ctrl-C / SIGTERM): running transfers were cancelled"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C / SIGTERM): every session was ended (the"
+                       " peer sees cancelled or declined)"),
 )
 

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -20,13 +20,16 @@ from ..api import TransferLike
 from ..errors import JingleFSError, UsageError, exit_code_for
 from ..events import (
     JSON_SCHEMA_VERSION,
+    Accepted,
     Completed,
     Failed,
+    FileInfo,
     Offered,
     PathKind,
     Progress,
     TransferEvent,
     TransportSelected,
+    Verification,
     Verified,
 )
 from ..login import KeyringUnavailable
@@ -38,6 +41,9 @@ __all__ = [
     "parse_size",
     "use_color",
     "error_text",
+    "offer_line",
+    "offer_prompt_lines",
+    "offer_question",
     "HumanView",
     "JsonView",
     "Output",
@@ -51,6 +57,47 @@ JSON_PROGRESS_INTERVAL = 0.5
 BAR_INTERVAL = 0.1
 #: Plain (non-TTY) progress lines are printed at these fractions.
 PLAIN_STEPS = (0.25, 0.5, 0.75)
+
+#: Files an offer prompt lists one per line; the rest are summed up in one line.
+OFFER_LINES = 20
+#: Files the one-line offer notice names.
+OFFER_NAMES = 5
+
+
+def _files_text(files: Sequence[FileInfo]) -> str:
+    n = len(files)
+    return f"{n} file{'s' if n != 1 else ''}, {format_size(sum(f.size for f in files))}"
+
+
+def offer_line(offer_id: str, peer: str, files: Sequence[FileInfo]) -> str:
+    """The status line for an incoming offer (one action of the sender, any number of
+    files): ``Offer o1 from bob@…: 6 files, 12.0 MiB: a (1 KiB), b (2 KiB), … and 1 more``."""
+    named = ", ".join(f"{safe_text(f.name)} ({format_size(f.size)})"
+                      for f in files[:OFFER_NAMES])
+    more = f", … and {len(files) - OFFER_NAMES} more" if len(files) > OFFER_NAMES else ""
+    return f"Offer {offer_id} from {safe_text(peer)}: {_files_text(files)}: {named}{more}"
+
+
+def offer_prompt_lines(peer: str, files: Sequence[FileInfo], from_contact: bool) -> str:
+    """What the receive prompt shows before its one question: who, every file (the first
+    :data:`OFFER_LINES`, then a count) and the total size."""
+    lines = [f"Offer from {safe_text(peer)}"
+             + ("" if from_contact else "  (NOT in your contacts)")
+             + f": {_files_text(files)}"]
+    lines += [f"  {safe_text(f.name)}  {format_size(f.size)}" for f in files[:OFFER_LINES]]
+    rest = files[OFFER_LINES:]
+    if rest:
+        lines.append(f"  … and {len(rest)} more ({format_size(sum(f.size for f in rest))})")
+    return "\n".join(lines)
+
+
+def offer_question(files: Sequence[FileInfo], dest: str) -> str:
+    """The one y/N question for a whole offer: accept every file, or decline them all."""
+    n = len(files)
+    what = "the file" if n == 1 else f"all {n} files"
+    total = format_size(sum(f.size for f in files))
+    return f"Accept {what} ({total}) into {safe_text(dest, 200)}? [y/N] "
+
 
 def format_rate(bps: float) -> str:
     return format_size(bps) + "/s"
@@ -173,6 +220,12 @@ class HumanView:
         if isinstance(ev, Offered):
             line.name = safe_text(ev.file.name)
             line.total = ev.file.size
+        elif isinstance(ev, Accepted) and ev.offset > 0:
+            # XEP-0234 §6.4 ranged transfer: the bytes before the offset are already there
+            line.done = ev.offset
+            pct = ev.offset * 100 // line.total if line.total > 0 else 0
+            self.info(f"{line.name}: resumed at {pct}% ({format_size(ev.offset)} "
+                      "already there)")
         elif isinstance(ev, TransportSelected):
             line.path = ev.path
             detail = f" [{safe_text(ev.detail)}]" if ev.detail else ""
@@ -230,19 +283,26 @@ class HumanView:
         line = self._lines.setdefault(ev.transfer_id, _Line(name=ev.transfer_id))
         via = f" via {line.path.label}" if line.path else ""
         if isinstance(ev, Completed):
-            check = ""
-            if ev.verified or line.verified_algo:
-                check = f", verified ({line.verified_algo or ', '.join(sorted(ev.hashes))})"
-            elif verb == "Sent":
-                # The receiver checks; the sender only knows it confirmed success.
-                check = ", checksum sent (" + ", ".join(sorted(ev.hashes)) + ")"
-            else:
-                check = ", NOT verified (the sender gave no checksum)"
+            how = ev.verification or _assumed_verification(ev.verified, verb)
             where = f" -> {safe_text(ev.path, 400)}" if verb == "Received" else ""
+            if how.verified:
+                algo = line.verified_algo or ", ".join(sorted(ev.hashes))
+                tail = f", {how.text} ({algo}){where}"
+            else:
+                # Not verified, said plainly, with our own digest to compare by hand.
+                sha = ev.hashes.get("sha-256")
+                tail = f"{where}; {how.text}" + (f"; sha-256 {sha.hex()}" if sha else "")
             self.ok(f"{verb} {line.name} ({format_size(ev.size)}) "
-                    f"{'to' if verb == 'Sent' else 'from'} {safe_text(peer)}{via}{check}{where}")
+                    f"{'to' if verb == 'Sent' else 'from'} {safe_text(peer)}{via}{tail}")
         else:
             self.error(f"{line.name}: {safe_text(ev.reason, 400)}{via}")
+
+
+def _assumed_verification(verified: bool, verb: str) -> Verification:
+    """For a Completed that does not say how it was checked (``verification`` None)."""
+    if verb == "Sent":
+        return Verification.RECEIVER_CONFIRMED if verified else Verification.NOT_CONFIRMED
+    return Verification.SENDER_HASH if verified else Verification.NO_SENDER_HASH
 
 
 def _terminal_width() -> int:

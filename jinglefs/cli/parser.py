@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import textwrap
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from ..api import TRANSPORT_CHOICES
+from ..errors import EXIT_USAGE
+from ..jid import JidError, check_resource
 from ..login import ACCOUNT_ENV, Login, ice_settings
+from ..text import safe_text
 from .exit_codes import EXIT_CODE_TABLE
 from .output import parse_size
 
@@ -46,6 +49,7 @@ _SEND_EXAMPLES = """\
 examples:
   jinglefs send report.pdf bob@example.org
   jinglefs send a.txt b.txt photos/ bob@example.org/laptop --transport s5b
+  jinglefs send notes.txt xmpp:bob@example.org?message   an xmpp: URI (RFC 5122) works too
   jinglefs send --json --no-input --password-file ~/.jfs-pass big.iso bob@example.org
 
 Files are sent in one session; the exit code is the one of the first file (in command-line
@@ -74,12 +78,28 @@ examples:
 
 
 class _Parser(argparse.ArgumentParser):
-    """No abbreviations (so ``--password`` never matches ``--password-file``)."""
+    """No abbreviations (so ``--password`` never matches ``--password-file``); a usage
+    error is one line on stderr and exit 2."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # Python before 3.12 drops a "--" given as an option's value (--output=--) and
+        # hands the command an empty list instead of the string.
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
+    def error(self, message: str) -> NoReturn:
+        # One line (argparse would print the whole usage first); a value a user typed is
+        # shown escaped (safe_text), never obeyed by the terminal.
+        text = " ".join(safe_text(message, 300).split())
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
 
 
 def _positive_float(text: str) -> float:
@@ -109,15 +129,40 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _path(text: str) -> str:
+    """A file or folder name the system can take (no NUL, not empty)."""
+    if not text or "\0" in text:
+        raise argparse.ArgumentTypeError("not a usable file name: "
+                                         f"'{safe_text(text, 40) if text else ''}'")
+    return text
+
+
+def _resource(text: str) -> str:
+    """RFC 7622 §3.4 resourcepart: not empty, at most 1023 bytes, no control characters."""
+    try:
+        return check_resource(text)
+    except JidError as e:
+        raise argparse.ArgumentTypeError(f"'{safe_text(text, 40) if text else ''}': {e}"
+                                         ) from None
+
+
+def _add_resource_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resource", metavar="NAME", type=_resource,
+                   help="this device's name on the account (the XMPP resource); default"
+                        " jinglefs- and a random id, new for every run, so that the app and"
+                        " other jinglefs commands on the same account stay online")
+
+
 def _add_account_options(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     g = p.add_argument_group("account")
     g.add_argument("--account", metavar="JID",
                    help=f"stored account to use (default: ${ACCOUNT_ENV}, then the default one)")
-    g.add_argument("--password-file", metavar="PATH",
+    g.add_argument("--password-file", metavar="PATH", type=_path,
                    help="read the password from the first line of PATH")
     g.add_argument("--server", metavar="HOST[:PORT]",
                    help="connect to this host instead of what DNS says")
-    g.add_argument("--ca-file", metavar="PEM", help="trust the certificates in this file")
+    g.add_argument("--ca-file", metavar="PEM", type=_path,
+                   help="trust the certificates in this file")
     g.add_argument("--no-proxy", action="store_true",
                    help="never relay SOCKS5 through the server's proxy (XEP-0065)")
     g.add_argument("--allow-plaintext", action="store_true",
@@ -139,7 +184,7 @@ def _add_ice_options(p: argparse.ArgumentParser) -> None:
                    help="TURN server turn:USER@HOST[:PORT]?transport=udp|tcp (or turns:); its"
                         " password comes from --turn-password-file, never from the command"
                         " line.  Not needed when your XMPP server announces one (XEP-0215)")
-    g.add_argument("--turn-password-file", metavar="PATH",
+    g.add_argument("--turn-password-file", metavar="PATH", type=_path,
                    help="read the TURN password from the first line of PATH")
     g.add_argument("--ice-address", metavar="ADDR", action="append", default=[],
                    help="gather ICE candidates on this local address only (repeatable;"
@@ -163,14 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
                           epilog=exit_table())
     send.add_argument("items", nargs="+", metavar="FILE... RECIPIENT",
                       help="files or folders, then the recipient's JID (bare: best device;"
-                           " full JID: that device)")
-    send.add_argument("--to", metavar="JID", help="recipient (then every argument is a file)")
+                           " full JID: that device) or xmpp: URI (xmpp:bob@example.org)")
+    send.add_argument("--to", metavar="JID", help="recipient, a JID or an xmpp: URI (then"
+                                                  " every argument is a file)")
     send.add_argument("--transport", choices=TRANSPORT_CHOICES, default="auto",
                       help="auto (ICE, then SOCKS5, then in-band) or force one")
     send.add_argument("--timeout-accept", type=_positive_float, metavar="SECONDS",
                       help="give up when the recipient has not accepted within SECONDS"
                            " (default 300)")
     _add_account_options(send)
+    _add_resource_option(send)
     _add_ice_options(send)
 
     recv = sub.add_parser("receive", help="receive files",
@@ -179,15 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
     recv.add_argument("--accept-from", metavar="JID", nargs="+", action="extend", default=[],
                       help="accept offers from these bare JIDs without asking (comma or space"
                            " separated); decline everyone else")
-    recv.add_argument("--output", "-o", metavar="DIR",
+    recv.add_argument("--output", "-o", metavar="DIR", type=_path,
                       help="save files here (default: your Downloads folder)")
     recv.add_argument("--count", type=_positive_int, metavar="N",
-                      help="exit after accepting N files (and finishing them)")
+                      help="exit after accepting N offers (and finishing their files)")
     recv.add_argument("--max-size", type=_size, metavar="BYTES",
                       help="decline offers with a file larger than this (e.g. 500K, 10M, 2G)")
     recv.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
                       help="stop listening after SECONDS without a new offer")
     _add_account_options(recv)
+    _add_resource_option(recv)
     _add_ice_options(recv)
 
     acct = sub.add_parser("account", help="add, list, test or remove accounts",
@@ -197,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     add = asub.add_parser("add", help="store an account (password in the system keyring)")
     add.add_argument("jid", metavar="JID")
     add.add_argument("--server", metavar="HOST[:PORT]")
-    add.add_argument("--ca-file", metavar="PEM")
+    add.add_argument("--ca-file", metavar="PEM", type=_path)
     add.add_argument("--allow-plaintext", action="store_true",
                      help="allow an unencrypted connection (loopback servers only)")
     add.add_argument("--stun", metavar="HOST[:PORT]", action="append", default=[],
@@ -207,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                           " account (no password here: give --turn-password-file to send and"
                           " receive)")
     add.add_argument("--default", action="store_true", help="make it the default account")
-    add.add_argument("--password-file", metavar="PATH",
+    add.add_argument("--password-file", metavar="PATH", type=_path,
                      help="read the password to store from the first line of PATH")
     add.add_argument("--no-input", action="store_true", help="never prompt")
     lst = asub.add_parser("list", help="list stored accounts")

@@ -26,7 +26,7 @@ from ..jid import bare_jid
 from ..login import check_jid, resolve_login
 from ..text import format_size, safe_text
 from . import terminal
-from .output import Output, error_text
+from .output import Output, error_text, offer_line, offer_prompt_lines, offer_question
 from .parser import network_settings
 from .run import ConnectFn, Result, Run, default_connect, finish, follow, run_async
 
@@ -65,9 +65,12 @@ def _output_dir(arg: str | None) -> Path:
 
 
 def _offer_json(offer: OfferLike | OfferDeclined) -> dict[str, Any]:
+    """The ``offer`` event: every file of the offer (one action of the sender, however
+    many sessions it took: docs/protocol.md §3.5) and their total size."""
     return {"offer_id": offer.id, "peer": offer.peer, "from_contact": offer.from_contact,
             "files": [{"name": f.name, "size": f.size, "media_type": f.media_type}
-                      for f in offer.files]}
+                      for f in offer.files],
+            "count": len(offer.files), "total_size": sum(f.size for f in offer.files)}
 
 
 def _policy_text(rule: str, peer: str, files: Sequence[FileInfo], settings: Settings) -> str:
@@ -107,7 +110,8 @@ def cmd_receive(args: argparse.Namespace, connect: ConnectFn | None) -> int:
         dest = _output_dir(args.output)
         login = resolve_login(args.account, server=args.server, ca_file=args.ca_file,
                               allow_plaintext=args.allow_plaintext,
-                              password_file=args.password_file, interactive=interactive)
+                              password_file=args.password_file, interactive=interactive,
+                              resource=args.resource)
         settings = Settings(accept_from=accept_from, max_size=args.max_size,
                             **network_settings(args, login, out.warn))
         connect_fn = connect or default_connect()
@@ -127,15 +131,9 @@ def cmd_receive(args: argparse.Namespace, connect: ConnectFn | None) -> int:
             return True, ""
         if not interactive:
             return False, "no --accept-from and no terminal to ask"
-        peer = safe_text(offer.peer)
-        total = sum(f.size for f in offer.files)
-        lines = [f"Offer from {peer}"
-                 + ("" if offer.from_contact else "  (NOT in your contacts)") + ":"]
-        lines += [f"  {safe_text(f.name)}  {format_size(f.size)}" for f in offer.files]
-        n = len(offer.files)
-        out.human.always("\n".join(lines))
-        answer = await terminal.ask(f"Accept {n} file{'s' if n != 1 else ''} "
-                                    f"({format_size(total)}) into {dest}? [y/N] ")
+        # One question for the whole offer: every file, the total, accept or decline all.
+        out.human.always(offer_prompt_lines(offer.peer, offer.files, offer.from_contact))
+        answer = await terminal.ask(offer_question(offer.files, str(dest)))
         if answer.strip().lower() in ("y", "yes"):
             return True, ""
         return False, "declined at the prompt"
@@ -172,9 +170,7 @@ def cmd_receive(args: argparse.Namespace, connect: ConnectFn | None) -> int:
                         stop_reason = "closed"
                         break
                     out.record("offer", **_offer_json(offer))
-                    out.info(f"Offer {offer.id} from {safe_text(offer.peer)}: "
-                             + ", ".join(f"{safe_text(f.name)} ({format_size(f.size)})"
-                                         for f in offer.files))
+                    out.info(offer_line(offer.id, offer.peer, offer.files))
                     if isinstance(offer, OfferDeclined):  # already declined by the client
                         declined += 1
                         report_declined(offer, _policy_text(offer.rule, offer.peer,
@@ -192,7 +188,7 @@ def cmd_receive(args: argparse.Namespace, connect: ConnectFn | None) -> int:
                         out.human.always(f"error: offer from {safe_text(offer.peer)}: "
                                          f"{error_text(e)}")
                         continue
-                    accepted += len(transfers)
+                    accepted += 1  # --count counts offers, not files
                     run.transfers.extend(transfers)
                     order.extend(transfers)
                     for t in transfers:
@@ -206,11 +202,11 @@ def cmd_receive(args: argparse.Namespace, connect: ConnectFn | None) -> int:
                                                                           for r in results):
             if stop_reason == "closed":
                 msg = (f"the connection to the server ended after {accepted} of "
-                       f"{args.count} files")
+                       f"{args.count} offers")
                 code = EXIT_CONNECT
             else:
                 msg = (f"no new offer for {args.timeout:g} s; got {accepted} of "
-                       f"{args.count} files")
+                       f"{args.count} offers")
                 code = EXIT_FAILED
             out.human.always(f"error: {msg}")
             out.summary(ok=False, exit_code=code, error=msg,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..api import Settings, Timeouts
 from ..errors import JingleFSError, UsageError
-from ..login import check_jid, resolve_login
+from ..login import check_recipient, resolve_login
 from ..text import safe_text
 from . import terminal
 from .output import Output
@@ -35,6 +35,9 @@ def check_inputs(items: Sequence[str]) -> list[Path]:
         except OSError as e:
             problems.append(f"{item}: {e.strerror or e}")
             continue
+        except ValueError:  # a NUL in the name
+            problems.append(f"{safe_text(item)}: not a usable file name")
+            continue
         if stat.S_ISDIR(st.st_mode):
             if not os.access(p, os.R_OK | os.X_OK):
                 problems.append(f"{item}: folder is not readable")
@@ -55,6 +58,13 @@ def check_inputs(items: Sequence[str]) -> list[Path]:
     return paths
 
 
+def _exists(text: str) -> bool:
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):  # too long, NUL...: not a file anyway
+        return False
+
+
 def _recipient(args: argparse.Namespace) -> tuple[str, list[str]]:
     """(recipient, items): ``--to JID``, or the last positional argument."""
     items = list(args.items)
@@ -64,7 +74,7 @@ def _recipient(args: argparse.Namespace) -> tuple[str, list[str]]:
         raise UsageError("give the files, then the recipient: "
                          "jinglefs send FILE... bob@example.org")
     recipient = items.pop()
-    if Path(recipient).exists() and "@" not in recipient:
+    if "@" not in recipient and ":" not in recipient and _exists(recipient):
         raise UsageError(f"the last argument must be the recipient's JID, but "
                          f"{recipient!r} is a file: jinglefs send FILE... RECIPIENT")
     return recipient, items
@@ -74,12 +84,12 @@ def cmd_send(args: argparse.Namespace, connect: ConnectFn | None) -> int:
     out = Output(json_mode=args.json, quiet=args.quiet)
     try:
         recipient, items = _recipient(args)
-        recipient = check_jid(recipient, "recipient")
+        recipient = check_recipient(recipient)  # a JID or an xmpp: URI (RFC 5122)
         paths = check_inputs(items)
         login = resolve_login(args.account, server=args.server, ca_file=args.ca_file,
                               allow_plaintext=args.allow_plaintext,
                               password_file=args.password_file,
-                              interactive=terminal.interactive(args))
+                              interactive=terminal.interactive(args), resource=args.resource)
         timeouts = Timeouts(accept=args.timeout_accept) if args.timeout_accept else Timeouts()
         settings = Settings(transport=args.transport, timeouts=timeouts,
                             **network_settings(args, login, out.warn))

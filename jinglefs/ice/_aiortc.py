@@ -42,6 +42,13 @@ CHECKED = {"aiortc": "1.16.0", "aioice": "0.13.0"}
 
 #: Longest wait for a delayed SACK (RFC 4960 §6.2 allows 200 ms).
 SACK_DELAY = 0.01
+#: How long gathering waits for the STUN and TURN servers (aioice: 5 s, the ``timeout`` of
+#: ``Connection.get_component_candidates``; aioice reports every candidate at once, so the
+#: host candidates wait too).  A STUN answer takes one round trip, a TURN/TCP allocation
+#: three (TCP, 401, Allocate): 2-40 ms in the NAT lab, ≈1 s at a 300 ms RTT.  A server that
+#: has not answered in 2.5 s will not: without this the ladder lost 5 s on every network
+#: that drops UDP before ICE could fail or relay (README "How the ladder decides").
+GATHER_TIMEOUT = 2.5
 
 
 # ------------------------------------------------------------------ aioice: the ICE agent
@@ -69,6 +76,10 @@ class JingleIceConnection(Connection):
       ``_remote_candidates_expected()`` (checked: aioice 0.13.0).
     * ``relay_gate``: when given, awaited by each held relay check instead of the
       ``relay_delay`` hold (tests decide when relay checks may start).
+    * Gathering waits :data:`GATHER_TIMEOUT` for STUN/TURN instead of aioice's 5 s:
+      ``get_component_candidates(component, addresses, timeout)`` is what
+      ``gather_candidates()`` (aioice's and the copy) calls per component (checked: aioice
+      0.13.0).
     """
 
     def __init__(
@@ -100,6 +111,11 @@ class JingleIceConnection(Connection):
                 component=component, addresses=addresses
             )
         self._local_candidates_end = True
+
+    async def get_component_candidates(self, component: int, addresses: list[str],
+                                       timeout: float = GATHER_TIMEOUT) -> list[Candidate]:
+        return await super().get_component_candidates(
+            component=component, addresses=addresses, timeout=timeout)  # type: ignore[arg-type]
 
     async def connect(self) -> None:
         self._jfs_relay_release_at = asyncio.get_running_loop().time() + self._jfs_relay_delay

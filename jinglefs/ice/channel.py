@@ -50,9 +50,8 @@ import enum
 import logging
 import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
 from aioice import Candidate, TransportPolicy
 from aiortc import (
@@ -69,8 +68,8 @@ from aiortc import (
 )
 
 from ..errors import CandidatesFailed, StreamClosed, TransportError
-from ..events import PathKind
 from . import _aiortc as fence
+from .backend import AIORTC, Cancellable, IceHooks, SelectedPair
 from .protocol import (
     DtlsFingerprint,
     IceCandidate,
@@ -106,57 +105,10 @@ SACK_DELAY = fence.SACK_DELAY
 DRAIN_TIMEOUT = 5.0
 
 
-class Cancellable(Protocol):
-    """What a scheduled call returns (``asyncio.TimerHandle`` has it)."""
-
-    def cancel(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class IceHooks:
-    """Seams for tests: each replaces a wait whose length production picks, so that a test
-    decides the order of events instead of sleeping.  The defaults are production's.
-
-    :param gather_gate: awaited before gathering starts (in production gathering takes as
-        long as STUN/TURN servers make it: up to 5 s when one does not answer).
-    :param call_later: schedules the end-of-candidates grace (``call_later(seconds,
-        callback)`` returning something with ``cancel()``); default: the running loop's.
-    :param relay_gate: awaited by each relay check of the controlling agent instead of the
-        ``relay_delay`` hold (relay checks start when it returns).
-    """
-
-    gather_gate: Callable[[], Awaitable[object]] | None = None
-    call_later: Callable[[float, Callable[[], None]], Cancellable] | None = None
-    relay_gate: Callable[[], Awaitable[object]] | None = None
-
-
 class _Stage(enum.Enum):
     ICE = "ICE connectivity checks"
     DTLS = "DTLS handshake"
     SCTP = "SCTP association / data channel"
-
-
-@dataclass(frozen=True)
-class SelectedPair:
-    """The nominated candidate pair (RFC 8445 §8.1.1), as this side sees it."""
-
-    local_type: str
-    local_address: tuple[str, int]
-    remote_type: str
-    remote_address: tuple[str, int]
-
-    @property
-    def relayed(self) -> bool:
-        return self.local_type == "relay" or self.remote_type == "relay"
-
-    @property
-    def path(self) -> PathKind:
-        return PathKind.ICE_RELAY if self.relayed else PathKind.ICE_DIRECT
-
-    @property
-    def detail(self) -> str:
-        (lh, lp), (rh, rp) = self.local_address, self.remote_address
-        return f"{self.local_type} {lh}:{lp} -> {self.remote_type} {rh}:{rp}"
 
 
 def _to_aioice(c: IceCandidate) -> Candidate:
@@ -195,7 +147,8 @@ def _from_aioice(c: Candidate, cid: str) -> IceCandidate:
 
 
 class IceSession:
-    """One ICE + DTLS + SCTP data channel for one Jingle content.
+    """One ICE + DTLS + SCTP data channel for one Jingle content (aiortc's
+    :class:`~.backend.IceBackend`).
 
     Typical use (the Jingle driver)::
 
@@ -227,6 +180,8 @@ class IceSession:
     :param hooks: test seams (:class:`IceHooks`); the default is production behaviour.
     """
 
+    implementation = AIORTC
+
     def __init__(
         self,
         *,
@@ -240,8 +195,9 @@ class IceSession:
         sctp_port: int = 5000,
         message_size: int = 65536,
         delayed_sack: bool = True,
-        hooks: IceHooks = IceHooks(),
+        hooks: IceHooks | None = None,
     ) -> None:
+        hooks = hooks or IceHooks()
         self.initiator = initiator
         self.servers = servers or IceServers()
         self.relay_only = relay_only

@@ -4,8 +4,11 @@ One :class:`IceNegotiator` per content and attempt.  It speaks Conversations'
 ``urn:xmpp:jingle:transports:webrtc-datachannel:1`` (an XEP-0176 ICE-UDP transport with the
 XEP-0320 DTLS fingerprint inside) and glues three finished pieces together:
 
-* :class:`~jinglefs.transports.ice.IceSession` – aioice + aiortc (ICE, DTLS, SCTP, one data
-  channel per side); the fingerprint is checked inside the DTLS handshake, before any file byte;
+* an :class:`~jinglefs.ice.backend.IceBackend` – libdatachannel (:mod:`.native`) or aioice +
+  aiortc (:class:`~jinglefs.ice.channel.IceSession`): ICE, DTLS, SCTP, one data channel per
+  side; the fingerprint is checked inside the DTLS handshake, before any file byte.  Which
+  one follows :func:`~jinglefs.ice.backend.choose_implementation` (``Settings.ice_backend``);
+  it is named in the ``transport`` event's detail;
 * :func:`~jinglefs.xmpp.extdisco.fetch_ice_servers` – STUN/TURN from our own server
   (XEP-0215), fetched once per client and fetched again once the TURN credentials expire;
 * the manual servers of :class:`~jinglefs.api.Settings` (``stun`` / ``turn``), which win over
@@ -24,9 +27,14 @@ Flow::
                  trickle); transport-info before the offer/answer is kept until then
     connect()    wait for our gathering, trickle what the offer/answer lacked (XEP-0176:
                  candidates may follow in transport-info), then ICE + DTLS + SCTP
-                 within 0.9 × timeouts.transport: Jingle has no end-of-candidates, and
-                 aioice alone would retry for a minute (docs/protocol.md §15.20).  The driver then
-                 replaces the transport (SOCKS5, then IBB; XEP-0166 §7.2.15).
+                 within the limits measured in the NAT lab (NO_PAIR_LIMIT,
+                 AFTER_NEW_CANDIDATE, CONNECT_LIMIT below): Jingle has no
+                 end-of-candidates, and aioice alone would retry for a minute
+                 (docs/protocol.md §15.20).  The driver then replaces the transport
+                 (SOCKS5, then IBB; XEP-0166 §7.2.15).
+    direct_path()
+                 (initiator, after the answer) whether the candidates show that the
+                 machines reach each other directly: the ladder's fast path
     aclose()     every socket, whatever happened
 
 Trickle timing: the initiator may trickle as soon as its offer has left (XEP-0176 §5.5: the
@@ -47,11 +55,22 @@ from datetime import UTC, datetime, timedelta
 from ..errors import CandidatesFailed, JingleFSError, TransportError
 from ..events import PathKind
 from ..jingle import ns
+from ..jingle.model import Role
 from ..jingle.transport import TransportPayload
 from ..negotiator import Connected, NegotiationContext
+from ..streams import ByteStream
 from ..stun_turn import parse_stun, parse_turn
-from .channel import IceDataChannelStream, IceSession
+from .backend import (
+    NATIVE,
+    IceBackend,
+    IceBackendFactory,
+    choose_implementation,
+    native_session_class,
+)
+from .channel import IceSession
+from .probe import udp_reachable
 from .protocol import IceCandidate, IceServers, WebRtcDataChannelTransport
+from .reachability import direct_path, local_networks
 from .servers import fetch_ice_servers
 
 __all__ = [
@@ -65,6 +84,10 @@ logger = logging.getLogger(__name__)
 
 #: Key in ``NegotiationContext.services``: the per-client XEP-0215 lookup (:class:`_Announced`).
 ICE_SERVERS_SERVICE = "ice-servers"
+#: Key in ``NegotiationContext.services``: per TURN server, whether UDP reaches it (.probe).
+UDP_PROBE_SERVICE = "ice-udp-probe"
+#: A UDP probe result is asked again after this many seconds (the network may change).
+PROBE_RETRY = 300.0
 
 #: How long offer()/answer() wait for our candidates before sending the payload without
 #: them (they follow by transport-info).  Host candidates take milliseconds; a STUN or TURN
@@ -79,6 +102,39 @@ EXPIRY_MARGIN = timedelta(seconds=60)
 RETRY_NOTHING = 600.0
 #: transport-info payloads kept while the peer's offer/answer is not known yet.
 MAX_EARLY = 32
+
+# How long connect() may take (README "How the ladder decides").  Measured in the NAT lab
+# (tests/natlab/test_natlab_transfer.py, 2 shared cores, 2026-12-06), from the accept to
+# the data channel open on the sender; aiortc (Python 3.11) / libdatachannel (3.12):
+#
+#   host pair (tests/e2e, loopback) ........................... 0.1 s
+#   cone NAT, srflx pair (hole punch) ......................... 0.6 s / 0.15 s
+#   symmetric NAT, relay (aiortc: 1 s relay hold included) .... 1.1 s / 0.35 s
+#   UDP blocked, relay over TURN/TCP (aiortc on both) ......... 1.6 s
+#   UDP blocked, STUN/UDP unanswered, then TURN/TCP relay ..... 4.6 s with aioice's 5 s
+#       gathering wait (both relay candidates arrive late, by trickle); 2.1 s with the
+#       fence's GATHER_TIMEOUT of 2.5 s
+#   ICE that cannot work (UDP blocked, no TURN/TCP) ........... never: checks are not
+#       refused, they go unanswered (aioice retransmits for 31.5 s)
+#
+#: No candidate pair answered this long after connect() started: give up (unless new
+#: candidates arrived, below).  ≈2× the slowest pair that had its candidates at the accept
+#: (TURN/TCP relay: its checks answer ≈1.2 s in, DTLS and SCTP follow).
+NO_PAIR_LIMIT = 2.5
+#: A server-reflexive or relayed candidate (ours, or the peer's by trickle) that arrives
+#: during connect() gives the pairs it makes this long: the 4.6 s case above (its relay
+#: pair connected ≈1 s after the last relay candidate).  Late *host* candidates do not:
+#: they arrive late only when STUN and TURN did not answer (aioice reports every candidate
+#: at once), and a host pair between two networks cannot work (on one network the fast
+#: path or SOCKS5 direct connects).
+AFTER_NEW_CANDIDATE = 2.5
+#: The most connect() ever takes (also the ladder's limit for the rung, jinglefs.ladder):
+#: a pair answered, DTLS and SCTP over it, or candidates that keep arriving.
+CONNECT_LIMIT = 10.0
+#: The responder gives up this much later than the initiator, which then replaces the
+#: transport (XEP-0166 §7.2.15): never the responder's agent closing under a pair the
+#: initiator is about to nominate.
+RESPONDER_SLACK = 1.0
 
 
 # ------------------------------------------------------------------ STUN/TURN settings
@@ -130,7 +186,8 @@ def merge_ice_servers(manual: IceServers | None, announced: IceServers | None
                          turn_username=announced.turn_username,
                          turn_password=announced.turn_password,
                          turn_transport=announced.turn_transport, turn_ssl=announced.turn_ssl,
-                         turn_expires=announced.turn_expires)
+                         turn_expires=announced.turn_expires,
+                         turn_also_udp_port=announced.turn_also_udp_port)
     return merged
 
 
@@ -181,6 +238,22 @@ async def announced_ice_servers(ctx: NegotiationContext) -> IceServers | None:
         return None
 
 
+async def turn_udp_reachable(ctx: NegotiationContext, host: str, port: int) -> bool:
+    """Whether UDP reaches our TURN server (:mod:`.probe`), asked once per client and server
+    and again after :data:`PROBE_RETRY`; a session that needs it while it runs shares it."""
+    probes = ctx.services.setdefault(UDP_PROBE_SERVICE, {})
+    assert isinstance(probes, dict)
+    entry = probes.get((host, port))
+    if entry is None or (entry[0].done() and time.monotonic() - entry[1] > PROBE_RETRY):
+        entry = (asyncio.ensure_future(udp_reachable(host, port)), time.monotonic())
+        probes[(host, port)] = entry
+    try:
+        return bool(await asyncio.shield(entry[0]))
+    except Exception as e:  # noqa: BLE001 - unknown means "try UDP", the faster stack
+        logger.info("UDP probe failed: %s", e)
+        return True
+
+
 # ------------------------------------------------------------------ the negotiator
 
 
@@ -204,7 +277,7 @@ class IceNegotiator:
 
     def __init__(self, ctx: NegotiationContext) -> None:
         self.ctx = ctx
-        self._ice: IceSession | None = None
+        self._ice: IceBackend | None = None
         self._servers: IceServers | None = None
         self._gathering: asyncio.Task[WebRtcDataChannelTransport] | None = None
         #: local candidates the peer already has (in the offer/answer or a transport-info)
@@ -217,8 +290,14 @@ class IceNegotiator:
         self._feeder: asyncio.Task[None] | None = None
         #: why this attempt cannot work, found before connect() (reported by connect())
         self._failure: str | None = None
-        self._stream: IceDataChannelStream | None = None
+        self._stream: ByteStream | None = None
         self._closed = False
+        #: every candidate of the peer so far (answer/offer and trickle): the fast path
+        self._peer_candidates: list[IceCandidate] = []
+        #: when a new srflx/relay candidate last arrived (ours or the peer's), and a wake-up
+        #: for connect() (AFTER_NEW_CANDIDATE)
+        self._news_at: float | None = None
+        self._news = asyncio.Event()
 
     # ----------------------------------------------------------- offer / answer
 
@@ -252,6 +331,7 @@ class IceNegotiator:
             self._failure = "the contact answered our ICE offer with another transport"
             return
         self._log_dropped(remote)
+        self._heard(remote.candidates)
         self._remote_known = True
         self._feed(remote, *self._early)  # the answer first: it carries ufrag/pwd/fingerprint
         self._early.clear()
@@ -261,6 +341,7 @@ class IceNegotiator:
         if self._closed or not isinstance(payload, WebRtcDataChannelTransport):
             return  # e.g. a late transport-info of a replaced transport
         self._log_dropped(payload)
+        self._heard(payload.candidates)
         if not self._remote_known:
             if len(self._early) < MAX_EARLY:
                 self._early.append(payload)
@@ -275,43 +356,110 @@ class IceNegotiator:
         # Responder: session-accept has left (the driver connects only after it), so our
         # late candidates may follow now (docs/protocol.md §15.18).
         self._may_trickle = True
-        limit = max(1.0, self.ctx.settings.timeouts.transport * 0.9)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
+        started = loop.time()
+        slack = 0.0 if self.ctx.role is Role.INITIATOR else RESPONDER_SLACK
+        cap = min(CONNECT_LIMIT, max(1.0, self.ctx.settings.timeouts.transport)) + slack
+        work = asyncio.ensure_future(self._connect_steps(ice, started + cap))
         try:
-            if self._failure is not None:
-                raise CandidatesFailed(self._failure)
-            if self.ctx.settings.ice_relay_only and not (self._servers and
-                                                         self._servers.has_turn):
-                raise CandidatesFailed("relay-only ICE needs a TURN server, and neither our "
-                                       "server (XEP-0215) nor the settings name one")
-            try:
-                await asyncio.wait_for(asyncio.shield(self._gathering),
-                                       max(0.1, deadline - loop.time()))
-            except TimeoutError:
-                raise CandidatesFailed(f"gathering ICE candidates took over {limit:.0f} s"
-                                       ) from None
-            except Exception as e:  # noqa: BLE001 - whatever it was, the next rung may work
-                raise CandidatesFailed(f"could not gather ICE candidates: {e}") from None
-            self._trickle()
-            if self._feeder is not None:  # the peer's offer/answer is in the IceSession
-                await asyncio.wait_for(asyncio.shield(self._feeder),
-                                       max(0.1, deadline - loop.time()))
-            if self._failure is not None:
-                raise CandidatesFailed(self._failure)
-            stream = await ice.connect(timeout=max(0.1, deadline - loop.time()))
+            while not work.done():
+                # The deadline moves while candidates keep coming (NO_PAIR_LIMIT and
+                # AFTER_NEW_CANDIDATE), and to the cap once a pair answered.
+                deadline = started + min(cap, NO_PAIR_LIMIT + slack)
+                if self._news_at is not None:
+                    deadline = max(deadline, min(started + cap,
+                                                 self._news_at + AFTER_NEW_CANDIDATE + slack))
+                if loop.time() >= deadline and ice.selected_pair() is not None:
+                    deadline = started + cap  # DTLS and SCTP over a pair that answered
+                if loop.time() >= deadline:
+                    raise CandidatesFailed(self._why_not(ice, loop.time() - started))
+                self._news.clear()
+                news = asyncio.ensure_future(self._news.wait())
+                await asyncio.wait({work, news}, timeout=deadline - loop.time(),
+                                   return_when=asyncio.FIRST_COMPLETED)
+                news.cancel()
+            stream = work.result()
         except TimeoutError:
             await ice.close()
-            raise CandidatesFailed(f"ICE did not connect within {limit:.0f} s") from None
+            raise CandidatesFailed(self._why_not(ice, loop.time() - started)) from None
         except BaseException:
-            await ice.close()  # IceSession.connect closes itself; the other steps do not
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(BaseException):
+                    await work
+            await ice.close()  # the backend's connect closes itself; the other steps do not
             raise
         self._stream = stream
         pair = ice.selected_pair()
         path = pair.path if pair is not None else PathKind.ICE_DIRECT
-        detail = pair.detail if pair is not None else ""
+        # Which stack carried it, always last: "host a:p -> host b:q (libdatachannel)".
+        detail = (f"{pair.detail} " if pair is not None else "") + f"({ice.implementation})"
         logger.info("ICE connected (%s): %s", path.value, detail)
         return Connected(stream, path, detail)
+
+    async def _connect_steps(self, ice: IceBackend, until: float) -> ByteStream:
+        """What connect() bounds: our gathering, the peer's payloads fed to the backend,
+        then its ICE, DTLS and SCTP with what is left until ``until`` (loop time)."""
+        if self._failure is not None:
+            raise CandidatesFailed(self._failure)
+        if self.ctx.settings.ice_relay_only and not (self._servers and
+                                                     self._servers.has_turn):
+            raise CandidatesFailed("relay-only ICE needs a TURN server, and neither our "
+                                   "server (XEP-0215) nor the settings name one")
+        assert self._gathering is not None
+        try:
+            await asyncio.shield(self._gathering)
+        except Exception as e:  # noqa: BLE001 - whatever it was, the next rung may work
+            raise CandidatesFailed(f"could not gather ICE candidates: {e}") from None
+        self._trickle()
+        if self._feeder is not None:  # the peer's offer/answer is in the backend
+            await asyncio.shield(self._feeder)
+        if self._failure is not None:
+            raise CandidatesFailed(self._failure)
+        loop = asyncio.get_running_loop()
+        return await ice.connect(timeout=max(0.1, until - loop.time()))
+
+    def _why_not(self, ice: IceBackend, elapsed: float) -> str:
+        """Why connect() gave up after ``elapsed`` seconds, by the step it was in."""
+        gathering = self._gathering
+        if gathering is not None and not gathering.done():
+            return f"gathering ICE candidates took over {elapsed:.1f} s"
+        pair = ice.selected_pair()
+        if pair is not None:
+            return (f"the ICE pair {pair.detail} answered, but DTLS and SCTP did not finish "
+                    f"within {elapsed:.1f} s")
+        return f"no ICE candidate pair answered within {elapsed:.1f} s"
+
+    def _heard(self, candidates: tuple[IceCandidate, ...]) -> None:
+        """The peer's candidates (offer/answer or trickle), for the fast path and the
+        connect() deadline."""
+        if len(self._peer_candidates) < MAX_EARLY * 2:
+            self._peer_candidates.extend(candidates)
+        self._note_news(candidates)
+
+    def _note_news(self, candidates: tuple[IceCandidate, ...]) -> None:
+        """A server-reflexive or relayed candidate arrived: AFTER_NEW_CANDIDATE restarts."""
+        if any(c.type in ("srflx", "relay") for c in candidates):
+            self._news_at = asyncio.get_running_loop().time()
+            self._news.set()
+
+    def direct_path(self) -> str | None:
+        """After the peer's answer: why the two machines should reach each other directly
+        (same network, or a side without NAT; :mod:`.reachability`), or None.  The ladder
+        then tries SOCKS5 direct before this transport (README "How the ladder decides")."""
+        if self._failure is not None or not self._peer_candidates:
+            return None
+        ours: tuple[IceCandidate, ...] = ()
+        task = self._gathering
+        if task is not None and task.done() and not task.cancelled() \
+                and task.exception() is None:
+            ours = task.result().candidates
+        try:
+            networks = local_networks()
+        except Exception as e:  # noqa: BLE001 - no interface list: no fast path
+            logger.info("cannot list our networks: %s", e)
+            networks = []
+        return direct_path(ours, self._peer_candidates, networks)
 
     # ------------------------------------------------------------------- close
 
@@ -330,19 +478,33 @@ class IceNegotiator:
 
     # ----------------------------------------------------------------- helpers
 
-    async def _start(self, *, initiator: bool) -> IceSession:
+    async def _start(self, *, initiator: bool) -> IceBackend:
         settings = self.ctx.settings
         manual = manual_ice_servers(settings.stun, settings.turn)
         announced = await announced_ice_servers(self.ctx)
         self._servers = merge_ice_servers(manual, announced)
         host_addresses = (list(settings.ice_host_addresses)
                           if settings.ice_host_addresses is not None else None)
-        self._ice = IceSession(initiator=initiator, servers=self._servers,
-                               relay_only=settings.ice_relay_only,
-                               host_addresses=host_addresses)
+        native = native_session_class()
+        reachable = None
+        if (native is not None and settings.ice_backend == "auto"
+                and not settings.ice_relay_only and self._servers is not None
+                and self._servers.turn_transport == "tcp" and self._servers.turn_host
+                and self._servers.turn_udp_port is not None):
+            reachable = await turn_udp_reachable(self.ctx, self._servers.turn_host,
+                                                 self._servers.turn_udp_port)
+        choice = choose_implementation(settings.ice_backend, native=native is not None,
+                                       servers=self._servers,
+                                       relay_only=settings.ice_relay_only,
+                                       turn_udp_reachable=reachable)
+        logger.info("ICE over %s: %s", choice.implementation, choice.why)
+        cls: IceBackendFactory = (native if choice.implementation == NATIVE
+                                  and native is not None else IceSession)
+        self._ice = cls(initiator=initiator, servers=self._servers,
+                        relay_only=settings.ice_relay_only, host_addresses=host_addresses)
         return self._ice
 
-    async def _payload(self, ice: IceSession) -> WebRtcDataChannelTransport:
+    async def _payload(self, ice: IceBackend) -> WebRtcDataChannelTransport:
         """Our offer/answer: with the candidates if gathering finishes within
         OFFER_GATHER_WAIT, else credentials and fingerprint only (candidates trickle)."""
         self._gathering = asyncio.ensure_future(ice.gather())
@@ -379,6 +541,7 @@ class IceNegotiator:
         if not new:
             return
         self._signalled.update(_key(c) for c in new)
+        self._note_news(new)
         logger.debug("ICE: trickling %d candidate(s)", len(new))
         with contextlib.suppress(JingleFSError):  # the session ended meanwhile
             self.ctx.send_transport_info(payload.trickle(new))

@@ -337,7 +337,20 @@ class IceServers:
     turn_ssl: bool = False
     #: When the TURN credentials expire (XEP-0215 ``expires``); fetch new ones after that.
     turn_expires: datetime | None = None
+    #: The same TURN server (host and credentials) also announced over UDP on this port,
+    #: beside the TCP service taken above (what the native data channel can use, see
+    #: :mod:`.backend`).
+    turn_also_udp_port: int | None = None
 
     @property
     def has_turn(self) -> bool:
         return bool(self.turn_host and self.turn_username and self.turn_password)
+
+    @property
+    def turn_udp_port(self) -> int | None:
+        """The port of this TURN server over plain UDP, None when it is not offered so."""
+        if not self.has_turn:
+            return None
+        if self.turn_transport == "udp" and not self.turn_ssl:
+            return self.turn_port
+        return self.turn_also_udp_port

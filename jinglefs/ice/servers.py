@@ -143,6 +143,13 @@ def pick_ice_servers(services: list[ExternalService]) -> IceServers | None:
             turn_ssl=turn.type == "turns",
             turn_expires=turn.expires,
         )
+        # The same server over UDP too (Prosody announces both): the native data channel
+        # relays over UDP only (jinglefs/ice/backend.py).
+        also_udp = next((s for s in turns if (s.type, s.transport) == ("turn", "udp")
+                         and (s.host, s.username, s.password)
+                         == (turn.host, turn.username, turn.password)), None)
+        if also_udp is not None and also_udp is not turn:
+            servers = replace(servers, turn_also_udp_port=also_udp.port)
     return servers
 
 

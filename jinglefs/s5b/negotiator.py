@@ -47,7 +47,7 @@ from .protocol import Role as S5bRole
 from .protocol import S5bCandidate, S5bNegotiation, S5bState, S5bTransport
 from .proxy import activate, discover_proxy
 
-__all__ = ["PROXY_SERVICE", "S5bNegotiator"]
+__all__ = ["PROXY_SERVICE", "S5bDirectNegotiator", "S5bNegotiator"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,33 @@ PROXY_SERVICE = "s5b-proxy"
 #: previous one, and wait a bit more before the first proxy (direct paths first).
 STAGGER = 0.2
 PROXY_DELAY = 0.3
-#: Per candidate and DST.ADDR (Conversations uses 3 s, docs/protocol.md §7.6).
-ATTEMPT_TIMEOUT = 3.0
-#: Connecting to our own proxy once it is nominated.
-PROXY_CONNECT_TIMEOUT = 5.0
+#: Per direct candidate and DST.ADDR.  A TCP handshake plus the two SOCKS5 round trips
+#: (XEP-0065 §5.3.2) are 3 RTTs: 1-5 ms in the NAT lab and on a LAN, ≈0.9 s at a 300 ms
+#: RTT; Linux re-sends a lost SYN after 1 s.  A refused connection (nothing listens there)
+#: fails at once; only an address that drops the SYN (a private address behind another
+#: NAT: what every NATed pair offers each other) waits the whole limit, and the sender
+#: cannot nominate a proxy before its own direct attempts ended (XEP-0260 §2.4), so this
+#: limit is paid whenever the proxy carries the file (NAT lab: s5b-proxy 3.0 s with 3 s
+#: here, 1.5 s with 1.5 s).  Conversations waits 3 s (docs/protocol.md §7.6).
+DIRECT_ATTEMPT_TIMEOUT = 1.5
+#: Per proxy candidate (a server on the internet, reached through any NAT).
+PROXY_ATTEMPT_TIMEOUT = 3.0
+#: Connecting to our own proxy once it is nominated, and its activation IQ (XEP-0065
+#: §6.3.5; Prosody answers in ≈2 ms in the NAT lab).
+PROXY_CONNECT_TIMEOUT = 3.0
+PROXY_ACTIVATE_TIMEOUT = 3.0
+#: The whole connection phase, from the accept (or transport-accept) to a stream (also the
+#: ladder's limit for the rung, jinglefs.ladder): our dials, the peer's report (its dials:
+#: 1.5 s for jinglefs, 3 s per candidate for Conversations), proxy activation.  NAT lab
+#: (2026-12-06): direct 0.01 s, proxy 1.5 s; both sides' candidates unreachable
+#: (candidate-error both ways) 1.5 s.
+CONNECT_LIMIT = 6.0
+#: The same for SOCKS5 with direct candidates only, the ladder's fast path: both machines
+#: seem to reach each other, so it connects in milliseconds (NAT lab "open": 0.01 s), or
+#: fails once both sides' dials ended (≈1.5 s); a Conversations peer that still dials our
+#: candidates reports within 3 s.  A wrong guess (a firewall that drops inbound TCP) costs
+#: at most this.
+DIRECT_ONLY_CONNECT_LIMIT = 3.5
 #: The peer reported candidate-used for one of our direct candidates: it had finished the
 #: handshake before saying so, so the connection is normally already there.
 ACCEPTED_WAIT = 5.0
@@ -91,6 +114,10 @@ class S5bNegotiator:
     kind = "s5b"
     #: XEP-0260 §5: both the Jingle transport and XEP-0065 itself.
     features = (ns.S5B_TRANSPORT, ns.BYTESTREAMS)
+    #: How long connect() may take (seconds; Timeouts.transport caps it).
+    connect_limit = CONNECT_LIMIT
+    #: Offer and dial direct candidates only (:class:`S5bDirectNegotiator`).
+    direct_only = False
 
     def __init__(self, ctx: NegotiationContext) -> None:
         self.ctx = ctx
@@ -195,8 +222,8 @@ class S5bNegotiator:
             raise self._answer_error
         self._dial = asyncio.ensure_future(self._dial_and_report(neg))
         self._dial.add_done_callback(lambda _: self._changed.set())
-        # A bound of our own, a little below the driver's, for a clearer reason.
-        limit = max(1.0, self.ctx.settings.timeouts.transport * 0.9)
+        # Our own bound (the driver's is a little longer), for a clearer reason.
+        limit = min(self.connect_limit, max(1.0, self.ctx.settings.timeouts.transport))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         while True:
@@ -233,16 +260,22 @@ class S5bNegotiator:
             self._report(neg, None)
             return
         floor = neg.min_useful_priority
-        candidates = [c for c in neg.remote_candidates if floor is None or c.priority > floor]
+        candidates = [c for c in neg.remote_candidates if (floor is None or c.priority > floor)
+                      and not (self.direct_only and c.is_proxy)]
         if not candidates:
-            self._dial_failure = ("it offered none" if not neg.remote_candidates
-                                  else "not needed, it already reached a better one of ours")
+            if not neg.remote_candidates:
+                self._dial_failure = "it offered none"
+            elif self.direct_only and all(c.is_proxy for c in neg.remote_candidates):
+                self._dial_failure = "it offered no direct candidate"
+            else:
+                self._dial_failure = "not needed, it already reached a better one of ours"
             self._report(neg, None)
             return
         try:
             cand, stream = await connect_first(candidates, neg.dstaddrs_for, stagger=STAGGER,
                                                proxy_delay=PROXY_DELAY,
-                                               timeout=ATTEMPT_TIMEOUT)
+                                               timeout=DIRECT_ATTEMPT_TIMEOUT,
+                                               proxy_timeout=PROXY_ATTEMPT_TIMEOUT)
         except TransportError as e:
             self._dial_failure = str(e)
             self._report(neg, None)
@@ -296,7 +329,7 @@ class S5bNegotiator:
                                              PROXY_CONNECT_TIMEOUT)
             self._streams.append(stream)
             await activate(self.ctx.connection.xmpp, proxy.jid, neg.sid, self.ctx.peer_jid,
-                           timeout=self.ctx.settings.timeouts.iq)
+                           timeout=min(PROXY_ACTIVATE_TIMEOUT, self.ctx.settings.timeouts.iq))
         except TransportError as e:
             # XEP-0260 §2.4: <proxy-error/>, then both sides fall back (§3).
             neg.proxy_activation_failed(f"could not use our proxy {proxy.jid}: {e}")
@@ -391,7 +424,7 @@ class S5bNegotiator:
                 logger.info("no direct SOCKS5 candidates: %s", e)
             else:
                 found.extend(self._listener.candidates(self.ctx.local_jid))
-        if settings.use_proxy:
+        if settings.use_proxy and not self.direct_only:
             proxy = await self._proxy()
             if proxy is not None:
                 # A fresh cid per session: the discovered candidate is shared.
@@ -437,3 +470,17 @@ class S5bNegotiator:
         if not self._reported:
             return f"no SOCKS5 candidate of the contact answered within {limit:.0f} s"
         return f"the contact did not say within {limit:.0f} s whether it reached our candidates"
+
+
+class S5bDirectNegotiator(S5bNegotiator):
+    """SOCKS5 between the two machines only: the ladder's fast path (README "How the
+    ladder decides"), tried before ICE when ICE's candidates show that the machines reach
+    each other (:mod:`jinglefs.ice.reachability`).  No proxy candidate is offered or
+    dialled (XEP-0260 §2.1 direct candidates only), so it either connects machine to
+    machine or fails within :data:`DIRECT_ONLY_CONNECT_LIMIT`, and the ladder goes on with
+    ICE.  The peer sees an ordinary XEP-0260 transport (and may offer its proxy, which we
+    never use, so it can never be nominated)."""
+
+    kind = "s5b-direct"
+    connect_limit = DIRECT_ONLY_CONNECT_LIMIT
+    direct_only = True

@@ -394,13 +394,15 @@ async def connect_first(
     stagger: float = 0.2,
     proxy_delay: float = 0.3,
     timeout: float = 3.0,
+    proxy_timeout: float | None = None,
 ) -> tuple[S5bCandidate, TcpStream]:
     """Connect to the best candidate that answers, staggered in priority order.
 
     XEP-0260 §4: try candidates from the highest priority down, starting the next
     one ``stagger`` seconds after the previous (or at once when every attempt so far
     has failed), and wait ``proxy_delay`` more before the first proxy.  Each attempt
-    gets ``timeout`` seconds per DST.ADDR in ``dstaddrs(candidate)`` (normally
+    gets ``timeout`` seconds (a proxy: ``proxy_timeout``, default the same) per DST.ADDR
+    in ``dstaddrs(candidate)`` (normally
     :meth:`jinglefs.jingle.s5b.S5bNegotiation.dstaddrs_for`).  The first completed
     handshake wins; the rest are cancelled and closed.
 
@@ -417,7 +419,8 @@ async def connect_first(
     loop = asyncio.get_running_loop()
 
     async def attempt(cand: S5bCandidate) -> TcpStream:
-        return await connect_with_fallback(cand.host, cand.port, dstaddrs(cand), timeout)
+        limit = proxy_timeout if cand.is_proxy and proxy_timeout is not None else timeout
+        return await connect_with_fallback(cand.host, cand.port, dstaddrs(cand), limit)
 
     async def wait_some(delay: float | None) -> tuple[S5bCandidate, TcpStream] | None:
         """Collect finished attempts until one succeeds, ``delay`` passes, or none runs."""

@@ -7,10 +7,14 @@ folder, hashed as it arrives (XEP-0300), and renamed into place only after the
 digests were checked (docs/protocol.md §9.2: all known algorithms are verified), so nothing
 that looks complete ever holds unverified bytes.
 
-Next to ``<name>.jfs-part`` sits ``<name>.jfs-part.json`` (peer, offered name, size,
-hashes, date, creation time).  A later offer of the same file from the same peer
-finds it with :meth:`IncomingFile.find_resumable` and asks only for the missing
-tail (ux.md "Resume and auto-retry").
+A tidy folder: nothing is created on disk before the first byte arrives (not the
+partial, not the sub-folders of a folder transfer), so an offer that is accepted but
+never delivers leaves nothing behind.  From the first byte on, the folder holds exactly
+one file for the transfer, ``<name>.jfs-part``; what a later offer of the same file must
+match to resume it (peer, offered name, size, hashes, date) is a record in the state
+directory (:mod:`jinglefs.transfer.partials`), never a sidecar beside the user's files.
+:meth:`IncomingFile.find_resumable` finds it and asks only for the missing tail
+(ux.md "Resume and auto-retry").
 
 Safety: the destination folder is resolved once and opened as a directory fd; every
 file and sub-folder is created relative to that fd with ``O_NOFOLLOW`` (and
@@ -20,11 +24,10 @@ a folder transfer's relative path, never makes jinglefs write outside it.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import fcntl
-import json
+import logging
 import os
 import stat
 from collections.abc import Callable, Mapping
@@ -52,10 +55,11 @@ from .names import (
     safe_filename,
     split_extension,
 )
+from .partials import PartialRecord, PartialStore
+
+logger = logging.getLogger(__name__)
 
 PART_SUFFIX = ".jfs-part"
-SIDECAR_SUFFIX = PART_SUFFIX + ".json"
-SIDECAR_VERSION = 1
 #: Largest read asked of the stream (never more than what is still missing).
 READ_SIZE = 1 << 20
 #: Received bytes handed to the worker thread per job (one writev + hash updates).
@@ -68,7 +72,6 @@ MAX_PENDING = 4
 #: of the partial that is on disk from the page cache (see IncomingFile._write_behind).
 WRITE_BEHIND = 8 << 20
 _MAX_IOV = 512
-_MAX_SIDECAR = 64 * 1024
 _MAX_COLLISIONS = 10_000
 
 ProgressCallback = Callable[[int, int], None]
@@ -173,19 +176,72 @@ class _Dir:
             os.close(fd)
 
 
-def _open_dirs(dest_dir: str | os.PathLike[str], relative_dir: PurePosixPath | None,
-               *, create: bool) -> _Dir:
-    d = _Dir.open_root(dest_dir)
-    for part in (relative_dir.parts if relative_dir is not None else ()):
-        if part in ("", ".", "..") or "/" in part or "\\" in part:
-            d.close()
+def _unsafe_part(part: str) -> bool:
+    return part in ("", ".", "..") or "/" in part or "\\" in part
+
+
+def _parts(relative_dir: PurePosixPath | None) -> tuple[str, ...]:
+    parts = relative_dir.parts if relative_dir is not None else ()
+    for part in parts:
+        if _unsafe_part(part):
             raise StorageError(f"unsafe folder name {display_name(part)!r}")
-        try:
+    return parts
+
+
+def _descend(root: _Dir, relative_dir: PurePosixPath | None, *, create: bool) -> _Dir:
+    """The folder ``relative_dir`` under ``root`` (made if ``create``), never through a
+    symlink.  ``root`` stays open; what is returned is ``root`` itself when there is no
+    relative folder, else a new :class:`_Dir` the caller closes."""
+    d = root
+    try:
+        for part in _parts(relative_dir):
             nxt = d.child(part, create=create)
-        finally:
+            if d is not root:
+                d.close()
+            d = nxt
+    except BaseException:
+        if d is not root:
             d.close()
-        d = nxt
+        raise
     return d
+
+
+def _deepest_existing(root: _Dir, relative_dir: PurePosixPath | None) -> Path:
+    """Check, creating nothing, that ``relative_dir`` can be made under ``root``: every
+    component that exists already is a real folder (StorageError for a symlink).  Returns
+    the deepest folder of it that exists."""
+    d = root
+    try:
+        for part in _parts(relative_dir):
+            try:
+                if d.fd is not None:
+                    os.stat(part, dir_fd=d.fd, follow_symlinks=False)
+                else:
+                    os.lstat(d.path / part)
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                raise _storage_error(str(d.path / part), e) from e
+            nxt = d.child(part, create=False)
+            if d is not root:
+                d.close()
+            d = nxt
+        return d.path
+    finally:
+        if d is not root:
+            d.close()
+
+
+def _open_dirs(dest_dir: str | os.PathLike[str], relative_dir: PurePosixPath | None,
+               *, create: bool) -> tuple[_Dir, _Dir]:
+    """(root, folder): the destination folder and ``relative_dir`` under it (which may be
+    the same object)."""
+    root = _Dir.open_root(dest_dir)
+    try:
+        return root, _descend(root, relative_dir, create=create)
+    except BaseException:
+        root.close()
+        raise
 
 
 def _lock(fd: int) -> bool:
@@ -201,26 +257,29 @@ def _utc(date: datetime) -> datetime:
     return date if date.tzinfo is not None else date.replace(tzinfo=UTC)
 
 
-def _b64(hashes: Mapping[str, bytes]) -> dict[str, str]:
-    return {k: base64.b64encode(v).decode("ascii") for k, v in hashes.items()}
-
-
 class IncomingFile:
     """One file being received into ``dest_dir`` (see the module docstring).
 
     Build it with :meth:`create`, :meth:`find_resumable` or :meth:`open`; then
     ``await receive(stream)``, then :meth:`finish` (or :meth:`abort`).  ``offset`` is
     the number of bytes already on disk: accept the offer with
-    ``<range offset=…>`` (XEP-0234 §6.4) when it is > 0.
+    ``<range offset=…>`` (XEP-0234 §6.4) when it is > 0.  A new file has no partial on
+    disk (``part_name`` is None) until :meth:`receive` gets its first byte.
     """
 
-    def __init__(self, *, directory: _Dir, part_name: str, fd: int, name: str, final_name: str,
-                 size: int, offset: int, peer: str, relative_dir: PurePosixPath | None,
-                 hashes: Mapping[str, bytes], date: datetime | None,
-                 algos: tuple[str, ...]) -> None:
+    def __init__(self, *, root: _Dir, name: str, final_name: str, size: int, offset: int,
+                 peer: str, relative_dir: PurePosixPath | None, hashes: Mapping[str, bytes],
+                 date: datetime | None, algos: tuple[str, ...], store: PartialStore,
+                 directory: _Dir | None = None, part_name: str | None = None,
+                 fd: int | None = None) -> None:
+        self._root = root
+        #: the folder holding the partial, once it exists
         self._dir = directory
         self.part_name = part_name
-        self._fd: int | None = fd
+        self._fd = fd
+        self._store = store
+        #: the resume record of the partial is in the state directory
+        self._recorded = directory is not None
         self.name = name
         self.final_name = final_name
         self.size = size
@@ -237,6 +296,9 @@ class IncomingFile:
         self._behind = offset
         self._state = "open"  # open -> receiving -> received -> finished | aborted | failed
         self.verification: Verification | None = None
+        #: after :meth:`finish`: our digests of every algorithm the sender's hashes used
+        #: (all of them matched), e.g. to confirm them to the sender
+        self.checked: dict[str, bytes] = {}
 
     # -- construction -------------------------------------------------------------
 
@@ -251,138 +313,111 @@ class IncomingFile:
     def create(cls, dest_dir: str | os.PathLike[str], name: str, size: int, *, peer: str,
                relative_dir: PurePosixPath | None = None,
                hashes: Mapping[str, bytes] | None = None, date: datetime | None = None,
-               algos: tuple[str, ...] = ()) -> IncomingFile:
-        """Start a new partial file for an offer (never reuses an existing one).
+               algos: tuple[str, ...] = (),
+               state_dir: str | os.PathLike[str] | None = None) -> IncomingFile:
+        """A new file for an offer (never reuses an existing partial).
 
-        ``relative_dir`` must come from :func:`~jinglefs.transfer.names.safe_relative_path`;
-        its folders are created under ``dest_dir``.  ``hashes`` are the offer's
-        XEP-0300 digests (empty values = algorithm announced only).
+        Nothing is created yet: the partial and any folders come with the first byte.
+        The destination folder must exist and ``relative_dir`` must be creatable in it
+        (no symlink on the way, permission to write): :class:`StorageError` otherwise.
+        ``relative_dir`` must come from :func:`~jinglefs.transfer.names.safe_relative_path`.
+        ``hashes`` are the offer's XEP-0300 digests (empty values = algorithm announced
+        only).  ``state_dir`` holds the resume records (default
+        :func:`jinglefs.transfer.partials.default_dir`).
         """
         if size < 0:
             raise ValueError("negative size")
         hashes = dict(hashes or {})
-        final_name = safe_filename(name)
-        d = _open_dirs(dest_dir, relative_dir, create=True)
+        root = _Dir.open_root(dest_dir)
         try:
-            stem, ext = split_extension(final_name)
-            base = fit_name(stem, ext, MAX_NAME_BYTES - len(SIDECAR_SUFFIX))
-            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
-            for n in range(_MAX_COLLISIONS):
-                part = numbered_name(base, n, max_bytes=MAX_NAME_BYTES - len(SIDECAR_SUFFIX))
-                part += PART_SUFFIX
-                try:
-                    fd = d.open(part, flags)
-                except FileExistsError:
-                    continue
-                try:
-                    side = d.open(part + ".json", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-                except FileExistsError:  # an orphaned sidecar: leave it, take the next name
-                    os.close(fd)
-                    d.unlink(part)
-                    continue
-                except BaseException:
-                    os.close(fd)
-                    d.unlink(part)
-                    raise
-                try:
-                    meta = {
-                        "v": SIDECAR_VERSION, "peer": peer, "name": name,
-                        "final_name": final_name, "size": size,
-                        "relative_dir": str(relative_dir) if relative_dir is not None else None,
-                        "hashes": _b64(canonical_hashes(hashes)),
-                        "date": _utc(date).isoformat() if date is not None else None,
-                        "created": datetime.now(UTC).isoformat(),
-                    }
-                    os.write(side, json.dumps(meta, indent=1).encode("utf-8"))
-                    _lock(fd)
-                except BaseException:
-                    os.close(fd)
-                    d.unlink(part)
-                    d.unlink(part + ".json")
-                    raise
-                finally:
-                    os.close(side)
-                return cls(directory=d, part_name=part, fd=fd, name=name,
-                           final_name=final_name, size=size, offset=0, peer=peer,
-                           relative_dir=relative_dir, hashes=hashes, date=date,
-                           algos=cls._algos(hashes, algos))
-            raise StorageError(f"too many partial files named like {final_name} in {d.path}")
-        except OSError as e:
-            d.close()
-            raise _storage_error(f"could not create a file in {d.path}", e) from e
+            where = _deepest_existing(root, relative_dir)
+            if not os.access(where, os.W_OK | os.X_OK):
+                raise StorageError(f"could not create a file in {where}: permission denied")
         except BaseException:
-            d.close()
+            root.close()
             raise
+        return cls(root=root, name=name, final_name=safe_filename(name), size=size, offset=0,
+                   peer=peer, relative_dir=relative_dir, hashes=hashes, date=date,
+                   algos=cls._algos(hashes, algos), store=PartialStore(state_dir))
 
     @classmethod
     def find_resumable(cls, dest_dir: str | os.PathLike[str], name: str, size: int, *,
                        peer: str, relative_dir: PurePosixPath | None = None,
                        hashes: Mapping[str, bytes] | None = None, date: datetime | None = None,
-                       algos: tuple[str, ...] = ()) -> IncomingFile | None:
+                       algos: tuple[str, ...] = (),
+                       state_dir: str | os.PathLike[str] | None = None) -> IncomingFile | None:
         """A partial of this very offer left by an earlier attempt, opened for appending.
 
-        It matches when the sidecar has the same peer (case-insensitive), offered name,
-        size and relative folder; when both sides carry digests of a common algorithm
-        they must be equal (and at least one algorithm must be common); when both
-        carry a date it must be the same second.  The partial must be a regular file
-        no larger than ``size`` that no other transfer holds.  Returns None otherwise.
+        Its record (:class:`~jinglefs.transfer.partials.PartialRecord`) must name this
+        folder and match the offer (:meth:`PartialRecord.matches`: peer, name, size,
+        relative folder, digests, date), and the partial must still be the file the
+        record was written for (same device and inode), a regular file no larger than
+        ``size`` that no other transfer holds.  Returns None otherwise.
         """
         hashes = dict(hashes or {})
-        want = canonical_hashes(hashes)
+        store = PartialStore(state_dir)
         try:
-            d = _open_dirs(dest_dir, relative_dir, create=False)
+            root, d = _open_dirs(dest_dir, relative_dir, create=False)
         except StorageError:
             return None
-        try:
-            candidates = sorted(n for n in d.names() if n.endswith(SIDECAR_SUFFIX))
-        except OSError:
-            d.close()
-            return None
         rel = str(relative_dir) if relative_dir is not None else None
-        for side_name in candidates:
-            meta = _read_sidecar(d, side_name)
-            if meta is None or not _matches(meta, peer, name, size, rel, want, date):
+        folder = str(d.path)
+        for record in store.records():
+            if record.folder != folder or not record.matches(
+                    peer=peer, name=name, size=size, relative_dir=rel, hashes=hashes,
+                    date=date):
                 continue
-            part = side_name[: -len(".json")]
             try:
-                fd = d.open(part, os.O_RDWR)
+                fd = d.open(record.part_name, os.O_RDWR)
             except OSError:
                 continue
             try:
                 st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode) or st.st_size > size or not _lock(fd):
+                if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != \
+                        (record.dev, record.ino) or st.st_size > size or not _lock(fd):
                     os.close(fd)
                     continue
                 offset = os.lseek(fd, 0, os.SEEK_END)
             except OSError:
                 os.close(fd)
                 continue
-            return cls(directory=d, part_name=part, fd=fd, name=name,
+            return cls(root=root, directory=d, part_name=record.part_name, fd=fd, name=name,
                        final_name=safe_filename(name), size=size, offset=offset, peer=peer,
                        relative_dir=relative_dir, hashes=hashes, date=date,
-                       algos=cls._algos(hashes, algos))
+                       algos=cls._algos(hashes, algos), store=store)
         d.close()
+        root.close()
         return None
 
     @classmethod
     def open(cls, dest_dir: str | os.PathLike[str], name: str, size: int, *, peer: str,
              relative_dir: PurePosixPath | None = None,
              hashes: Mapping[str, bytes] | None = None, date: datetime | None = None,
-             algos: tuple[str, ...] = (), resume: bool = True) -> IncomingFile:
+             algos: tuple[str, ...] = (), resume: bool = True,
+             state_dir: str | os.PathLike[str] | None = None) -> IncomingFile:
         """:meth:`find_resumable` (if ``resume``), else :meth:`create`."""
         if resume:
             found = cls.find_resumable(dest_dir, name, size, peer=peer, relative_dir=relative_dir,
-                                       hashes=hashes, date=date, algos=algos)
+                                       hashes=hashes, date=date, algos=algos,
+                                       state_dir=state_dir)
             if found is not None:
                 return found
         return cls.create(dest_dir, name, size, peer=peer, relative_dir=relative_dir,
-                          hashes=hashes, date=date, algos=algos)
+                          hashes=hashes, date=date, algos=algos, state_dir=state_dir)
 
     # -- state --------------------------------------------------------------------
 
     @property
-    def part_path(self) -> Path:
+    def part_path(self) -> Path | None:
+        """Where the partial is, or None while nothing is on disk."""
+        if self._dir is None or self.part_name is None:
+            return None
         return self._dir.path / self.part_name
+
+    @property
+    def _where(self) -> str:
+        path = self.part_path
+        return str(path) if path is not None else f"{self.final_name} in {self._root.path}"
 
     @property
     def received(self) -> int:
@@ -400,6 +435,55 @@ class IncomingFile:
 
     # -- worker-thread jobs ---------------------------------------------------------
 
+    def _materialize(self) -> None:
+        """Create the partial (and the folders of a folder transfer) and its resume
+        record: called with the first byte, so an offer that never delivers leaves
+        nothing on disk."""
+        d = _descend(self._root, self.relative_dir, create=True)
+        try:
+            stem, ext = split_extension(self.final_name)
+            room = MAX_NAME_BYTES - len(PART_SUFFIX)
+            base = fit_name(stem, ext, room)
+            for n in range(_MAX_COLLISIONS):
+                part = numbered_name(base, n, max_bytes=room) + PART_SUFFIX
+                try:
+                    fd = d.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+                except FileExistsError:
+                    continue
+                break
+            else:
+                raise StorageError(f"too many partial files named like {self.final_name} "
+                                   f"in {d.path}")
+        except OSError as e:
+            if d is not self._root:
+                d.close()
+            raise _storage_error(f"could not create a file in {d.path}", e) from e
+        except BaseException:
+            if d is not self._root:
+                d.close()
+            raise
+        _lock(fd)
+        self._dir, self.part_name, self._fd = d, part, fd
+        self._record(fd)
+
+    def _record(self, fd: int) -> None:
+        assert self._dir is not None and self.part_name is not None
+        try:
+            st = os.fstat(fd)
+            self._store.save(PartialRecord(
+                folder=str(self._dir.path), part_name=self.part_name, dev=st.st_dev,
+                ino=st.st_ino, peer=self.peer, name=self.name, final_name=self.final_name,
+                size=self.size,
+                relative_dir=str(self.relative_dir) if self.relative_dir is not None else None,
+                hashes=canonical_hashes(self.hashes), date=self.date,
+                created=datetime.now(UTC)))
+        except OSError as e:
+            # Not fatal: the file still arrives; an interruption just cannot be resumed.
+            logger.warning("cannot keep the resume state of %s in %s: %s", self._where,
+                           self._store.directory, e)
+            return
+        self._recorded = True
+
     def _hash_prefix(self) -> None:
         fd = self._require_fd()
         os.lseek(fd, 0, os.SEEK_SET)
@@ -407,19 +491,21 @@ class IncomingFile:
         while left > 0:
             data = os.read(fd, min(READ_SIZE, left))
             if not data:
-                raise StorageError(f"{self.part_path} became shorter while resuming")
+                raise StorageError(f"{self._where} became shorter while resuming")
             self._hasher.update(data)
             left -= len(data)
         os.lseek(fd, self.offset, os.SEEK_SET)
 
     def _consume(self, chunks: list[bytes]) -> None:
+        if self._dir is None:
+            self._materialize()
         for c in chunks:
             self._hasher.update(c)
         fd = self._require_fd()
         try:
             self._written += _write_all(fd, chunks)
         except OSError as e:
-            raise _storage_error(f"could not write {self.part_path}", e) from e
+            raise _storage_error(f"could not write {self._where}", e) from e
         if self._written - self._behind >= WRITE_BEHIND:
             self._write_behind(fd)
 
@@ -442,15 +528,22 @@ class IncomingFile:
                 os.posix_fadvise(fd, 0, self._written, _DONTNEED)
 
     def _fsync(self) -> None:
+        if self._dir is None:  # an empty file: no byte made the partial
+            self._materialize()
         try:
             os.fsync(self._require_fd())
         except OSError as e:
-            raise _storage_error(f"could not write {self.part_path}", e) from e
+            raise _storage_error(f"could not write {self._where}", e) from e
 
     def _require_fd(self) -> int:
         if self._fd is None:
-            raise StorageError(f"{self.part_path} is closed")
+            raise StorageError(f"{self._where} is closed")
         return self._fd
+
+    def _require_dir(self) -> tuple[_Dir, str]:
+        if self._dir is None or self.part_name is None:
+            raise StorageError(f"{self._where} was never created")
+        return self._dir, self.part_name
 
     # -- the transfer -------------------------------------------------------------
 
@@ -463,6 +556,7 @@ class IncomingFile:
         pipelined with receiving through a queue of at most ``MAX_PENDING`` batches.
         Ends with an fsync.  ``on_progress(done, size)`` after every read.
 
+        The partial is created with the first byte (an empty file: at the end).
         Raises :class:`SizeMismatch` if the stream ends early, :class:`StorageError`
         on a write error, and whatever the stream raises.  The partial is kept either
         way: call :meth:`abort` (optionally keeping it for a resume).
@@ -504,7 +598,7 @@ class IncomingFile:
         except OSError as e:
             self._state = "failed"
             await worker.settle()
-            raise _storage_error(f"could not write {self.part_path}", e) from e
+            raise _storage_error(f"could not write {self._where}", e) from e
         except (SizeMismatch, TransportError):
             # The link dropped: keep every byte that did arrive, for a later resume.
             self._state = "failed"
@@ -527,11 +621,25 @@ class IncomingFile:
             fd, self._fd = self._fd, None
             os.close(fd)
 
+    def _close_dirs(self) -> None:
+        if self._dir is not None:
+            self._dir.close()
+        self._root.close()
+
+    def _forget(self) -> None:
+        """Remove the resume record (the partial is saved or deleted)."""
+        if self._dir is not None and self.part_name is not None:
+            self._store.remove(str(self._dir.path), self.part_name)
+
     def _discard(self) -> None:
+        """Delete the partial and its record; close everything."""
         self._close_file()
-        self._dir.unlink(self.part_name)
-        self._dir.unlink(self.part_name + ".json")
-        self._dir.close()
+        try:
+            if self._dir is not None and self.part_name is not None:
+                self._dir.unlink(self.part_name)
+                self._forget()
+        finally:
+            self._close_dirs()
 
     def _hash_from_disk(self, algos: list[str]) -> dict[str, bytes]:
         h = MultiHasher(algos)
@@ -549,7 +657,8 @@ class IncomingFile:
         computed while receiving (sha-256, plus those the offer named) is verified.
         Only if none of the given algorithms was computed is the partial hashed again
         from disk, with the strongest one given; so Conversations' extra sha-1 costs no
-        second pass (sha-256 is checked).  On a mismatch the partial and sidecar are deleted and
+        second pass (sha-256 is checked).  On a mismatch the partial and its resume record are
+        deleted and
         :class:`ChecksumMismatch` is raised.  Without any usable digest the file is
         still saved and ``verified`` is False.  The final name is ``final_name``, or
         ``"name (1).ext"`` ... if taken (hard link + unlink, so a file that appears
@@ -582,31 +691,33 @@ class IncomingFile:
                 if r.algo is not None and (result.algo is None or want is checks[1]):
                     result = r
             fd = self._require_fd()
+            folder, part = self._require_dir()
             if self.date is not None:
                 ts = _utc(self.date).timestamp()
-                os.utime(fd if os.utime in os.supports_fd else self.part_path, (ts, ts))
+                os.utime(fd if os.utime in os.supports_fd else folder.path / part, (ts, ts))
             os.fsync(fd)
             # Still open and locked while it is renamed: no resumer can grab it meanwhile.
-            final = self._place()
-            self._dir.unlink(self.part_name + ".json")
-            self._dir.fsync()
+            final = self._place(folder, part)
+            self._forget()
+            folder.fsync()
             self._close_file()
         except OSError as e:
             self._state = "failed"
-            raise _storage_error(f"could not save {self.final_name} in {self._dir.path}", e) from e
-        self._dir.close()
+            raise _storage_error(f"could not save {self.final_name} in {self._where}", e) from e
+        self._close_dirs()
         self._state = "finished"
         self.verification = result
+        self.checked = {a: actual[a] for a in sorted(given) if a in actual}
         return final
 
-    def _place(self) -> Path:
+    def _place(self, folder: _Dir, part: str) -> Path:
         """Give the partial its final name, never replacing an existing entry."""
         linking = True
         for n in range(_MAX_COLLISIONS):
             candidate = numbered_name(self.final_name, n)
             if linking:
                 try:
-                    self._dir.link(self.part_name, candidate)
+                    folder.link(part, candidate)
                 except FileExistsError:
                     continue
                 except OSError as e:
@@ -614,18 +725,21 @@ class IncomingFile:
                         raise
                     linking = False  # e.g. FAT/exFAT: reserve the name, then rename over it
                 else:
-                    self._dir.unlink(self.part_name)
-                    return self._dir.path / candidate
+                    folder.unlink(part)
+                    return folder.path / candidate
             try:
-                os.close(self._dir.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+                os.close(folder.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
             except FileExistsError:
                 continue
-            self._dir.replace(self.part_name, candidate)
-            return self._dir.path / candidate
-        raise StorageError(f"no free name for {self.final_name} in {self._dir.path}")
+            folder.replace(part, candidate)
+            return folder.path / candidate
+        raise StorageError(f"no free name for {self.final_name} in {folder.path}")
 
     def abort(self, *, keep_partial: bool = False) -> None:
-        """Stop: delete the partial and sidecar, or keep both so a later offer can resume.
+        """Stop: delete the partial and its resume record, or keep both so a later offer
+        can resume.  A partial is kept only if it holds at least one byte and its record
+        could be written (anything else could never be resumed): an offer that delivered
+        nothing leaves nothing on disk.
 
         Idempotent; a no-op after :meth:`finish` succeeded.  Cancel a running
         :meth:`receive` first.
@@ -634,13 +748,15 @@ class IncomingFile:
             return
         self._state = "aborted"
         try:
-            if keep_partial:
+            self._worker.shutdown(wait=True)  # no job may touch the fd after this
+            holds_bytes = self._fd is not None and os.fstat(self._fd).st_size > 0
+            if keep_partial and holds_bytes and self._recorded:
                 self._close_file()
-                self._dir.close()
+                self._close_dirs()
             else:
                 self._discard()
         except OSError as e:
-            raise _storage_error(f"could not clean up {self.part_path}", e) from e
+            raise _storage_error(f"could not clean up {self._where}", e) from e
 
 
 def _write_all(fd: int, chunks: list[bytes]) -> int:
@@ -659,42 +775,3 @@ def _write_all(fd: int, chunks: list[bytes]) -> int:
     while rest:
         rest = rest[os.write(fd, rest):]
     return total
-
-
-def _read_sidecar(d: _Dir, name: str) -> dict[str, Any] | None:
-    try:
-        fd = d.open(name, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        raw = os.read(fd, _MAX_SIDECAR + 1)
-        meta = json.loads(raw) if len(raw) <= _MAX_SIDECAR else None
-    except (OSError, ValueError):
-        return None
-    finally:
-        os.close(fd)
-    return meta if isinstance(meta, dict) and meta.get("v") == SIDECAR_VERSION else None
-
-
-def _matches(meta: dict[str, Any], peer: str, name: str, size: int, rel: str | None,
-             want: dict[str, bytes], date: datetime | None) -> bool:
-    if (not isinstance(meta.get("peer"), str) or meta["peer"].lower() != peer.lower()
-            or meta.get("name") != name or meta.get("size") != size
-            or meta.get("relative_dir") != rel):
-        return False
-    try:
-        have = canonical_hashes({k: base64.b64decode(v, validate=True)
-                                 for k, v in (meta.get("hashes") or {}).items()})
-        if want and have:
-            common = set(want) & set(have)
-            if not common or any(want[a] != have[a] for a in common):
-                return False
-        if date is not None and meta.get("date"):
-            then = _utc(datetime.fromisoformat(meta["date"]))
-            if int(then.timestamp()) != int(_utc(date).timestamp()):
-                return False
-    except (ValueError, TypeError, AttributeError):
-        return False
-    return True

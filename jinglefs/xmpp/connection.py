@@ -9,9 +9,11 @@ session core decides, this module only speaks the wire.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import socket
+import ssl
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,14 +28,39 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from ..api import Account, Contact, Resource
 from ..errors import AuthError, ConnectError, ProtocolError
+from ..jid import new_resource
 from ..jingle import ns
 
 logger = logging.getLogger(__name__)
+# slixmpp logs its own view of failures ("CERT: Invalid certificate trust chain.", "Parse
+# error: b'...'") at ERROR level; without a handler Python would print them on stderr next to
+# the one sentence jinglefs says.  They stay available to a front end that configures logging.
+logging.getLogger("slixmpp").addHandler(logging.NullHandler())
 
 CAPS_NODE = "https://jinglefs.invalid/caps"  # XEP-0115 §4 node: identifies the software
 CLIENT_NAME = "jinglefs"
 
 _SHOW_RANK = {"chat": 0, "available": 1, "": 1, "away": 2, "xa": 3, "dnd": 4}
+
+#: XEP-0199 (XMPP Ping) keepalive: a ping every this many seconds, answered within
+#: KEEPALIVE_TIMEOUT.
+KEEPALIVE_INTERVAL = 60.0
+KEEPALIVE_TIMEOUT = 20.0
+
+#: RFC 6120 §4.9.3 stream error conditions, in plain words (the rest are spelled out).
+_STREAM_ERRORS = {
+    "host-unknown": "the server does not host the domain {domain}",
+    "improper-addressing": "the server does not host the domain {domain}",
+    "system-shutdown": "the server is shutting down",
+    "policy-violation": "the server refused the connection (policy violation)",
+    "connection-timeout": "the server closed an idle connection",
+    "reset": "the server reset the connection",
+    "not-authorized": "the server refused the connection (not authorized)",
+    "internal-server-error": "the server had an internal error",
+    "remote-connection-failed": "the server could not reach its back end",
+    "resource-constraint": "the server is too busy",
+    "see-other-host": "the server sent us to another server",
+}
 
 
 class JingleIqError(Exception):
@@ -110,9 +137,18 @@ class XmppConnection:
             account.password, plugin_config={"feature_mechanisms": mechanisms,
                                              "xep_0115": {"caps_node": CAPS_NODE}})
         x = self.xmpp
-        for plugin in ("xep_0030", "xep_0115", "xep_0199"):
+        for plugin in ("xep_0030", "xep_0115"):
             x.register_plugin(plugin)
-        x.plugin["xep_0199"].enable_keepalive(interval=60, timeout=20)
+        # XEP-0199 (XMPP Ping) keepalive, on while a session is up (started on session_start,
+        # stopped on disconnect by the plugin).  When a ping goes unanswered slixmpp calls
+        # reconnect(): that is rerouted to _keepalive_failed, which only drops the stream,
+        # so that the client's one reconnect loop is the only thing that ever logs in again
+        # (slixmpp's own reconnect would log in a second time behind its back, and keep
+        # doing so after aclose()).
+        x.register_plugin("xep_0199", pconfig={"keepalive": True,
+                                               "interval": KEEPALIVE_INTERVAL,
+                                               "timeout": KEEPALIVE_TIMEOUT})
+        setattr(x, "reconnect", self._keepalive_failed)  # noqa: B010 - an instance override
         if account.ca_file:
             x.ca_certs = Path(account.ca_file)
         if account.server:
@@ -127,15 +163,29 @@ class XmppConnection:
         self._on_disconnect: list[Callable[[str], None]] = []
         self._features_cache: dict[str, frozenset[str]] = {}
         self._client_names: dict[str, str] = {}
+        #: per full JID: every disco identity name, and the XEP-0115 §4 caps node of its
+        #: presence (what jinglefs.multi_content recognizes the software by)
+        self._identity_names: dict[str, tuple[str, ...]] = {}
+        self._caps_nodes: dict[str, str] = {}
         self._session_started = asyncio.Event()
         self._failure: BaseException | None = None
         self.connected = False
+        #: aclose() was called: never log in again
+        self.closed = False
+        #: why the server ended the stream (RFC 6120 §4.9), in plain words, if it said so
+        self._stream_error: str | None = None
+        #: another session bound our resource and the server closed ours (RFC 6120 §7.7.2.2)
+        self._replaced = False
+        #: how many times that happened (each time we took a new resource)
+        self.conflicts = 0
         x.register_handler(Callback(
             "jinglefs jingle", MatchXPath(f"{{jabber:client}}iq/{{{ns.JINGLE}}}jingle"),
             self._handle_jingle))
         x.add_event_handler("session_start", self._session_start)
         x.add_event_handler("failed_auth", self._failed_auth)
         x.add_event_handler("connection_failed", self._connection_failed)
+        x.add_event_handler("ssl_invalid_chain", self._tls_failed)
+        x.add_event_handler("stream_error", self._stream_error_received)
         x.add_event_handler("disconnected", self._disconnected)
         x.add_event_handler("changed_status", lambda p: self._presence_changed(p))
         x.add_event_handler("roster_update", lambda _: self._notify())
@@ -146,19 +196,34 @@ class XmppConnection:
     def jid(self) -> str:
         return str(self.xmpp.boundjid.full)
 
+    @property
+    def where(self) -> str:
+        """The server as the user named it: ``--server`` host, else the JID's domain."""
+        return self.account.server or self.domain
+
+    @property
+    def domain(self) -> str:
+        return self.account.jid.partition("@")[2] or self.account.jid
+
     async def connect(self, timeout: float) -> None:
-        """One login attempt; raise ConnectError / AuthError with a plain reason.
+        """One login attempt; raise ConnectError / AuthError with one plain sentence.
 
         Called again after a failure or a lost connection (the client's reconnect loop
         decides when).  slixmpp would retry an unreachable server by itself with its own
         back-off; that attempt is cancelled so that only the caller's loop ever retries.
+        An attempt that fails, times out or is cancelled leaves no connection behind: a
+        login that the caller gave up on never completes later as a hidden session.
         """
+        if self.closed:
+            raise ConnectError("this connection was closed")
         x = self.xmpp
         x.plugin["xep_0030"].add_identity(category="client", itype="pc", name=CLIENT_NAME)
         for feature in self._features:
             x.plugin["xep_0030"].add_feature(feature)
         self._session_started.clear()
         self._failure = None
+        self._stream_error = None
+        x.stream_id = None  # set by slixmpp when the server opens its stream
         host = self.account.server
         port = self.account.port or 5222
         attempt = x.connect(host, port) if host else x.connect()
@@ -167,21 +232,30 @@ class XmppConnection:
                 # The attempt ends with None once a TCP connection is up, or with the
                 # next attempt slixmpp scheduled when every address failed.
                 if await attempt is not None:
-                    x.cancel_connection_attempt()
-                    raise self._failure or ConnectError(
-                        f"cannot reach {host or self.account.jid.split('@')[-1]}:{port}")
+                    raise self._failure or ConnectError(f"cannot reach {self.where}")
                 await self._session_started.wait()
+            if self._failure is not None:
+                raise self._failure
         except TimeoutError:
-            x.cancel_connection_attempt()
-            x.disconnect()
+            self._abandon()
             if self._failure is not None:
                 raise self._failure from None
-            raise ConnectError(f"no answer from {host or self.account.jid.split('@')[-1]} "
-                               f"within {timeout:.0f} s") from None
-        if self._failure is not None:
-            raise self._failure
+            raise ConnectError(f"no answer from {self.where} within {timeout:.0f} s") from None
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        """Drop a login attempt at once: no retry by slixmpp, no half-open stream."""
+        self.connected = False
+        self.xmpp.cancel_connection_attempt()
+        if self.xmpp.transport is not None:
+            self.xmpp.abort()
 
     async def aclose(self) -> None:
+        """Log out for good: the stream is closed (RFC 6120 §4.4) and never opened again."""
+        self.closed = True
+        self.xmpp.plugin["xep_0199"].disable_keepalive()  # type: ignore[no-untyped-call]
         self.xmpp.cancel_connection_attempt()  # a login attempt may still be under way
         if self.connected or self.xmpp.transport is not None:
             self.connected = False
@@ -189,6 +263,18 @@ class XmppConnection:
                 await asyncio.wait_for(self.xmpp.disconnect(), 5)
             except (TimeoutError, Exception):  # noqa: BLE001 - best effort on shutdown
                 logger.debug("disconnect did not finish cleanly", exc_info=True)
+            if self.xmpp.transport is not None:
+                self.xmpp.abort()
+
+    def _keepalive_failed(self, wait: float = 0.0, reason: str = "") -> None:
+        """slixmpp's ``reconnect()`` (called when a XEP-0199 keepalive ping is not answered,
+        or on see-other-host): only drop the stream; the client's reconnect loop logs in."""
+        logger.info("dropping the stream: %s", reason)
+        if self._stream_error is None:
+            self._stream_error = (f"the server did not answer a ping within "
+                                  f"{KEEPALIVE_TIMEOUT:.0f} s")
+        if self.xmpp.transport is not None:
+            self.xmpp.abort()
 
     async def _session_start(self, _event: Any) -> None:
         try:
@@ -200,27 +286,99 @@ class XmppConnection:
         self._session_started.set()
 
     def _failed_auth(self, _stanza: Any) -> None:
-        self._failure = AuthError(f"the server refused {self.account.jid}")
+        self._failure = AuthError(f"the server refused the account {self.account.jid} "
+                                  f"or its password")
         self._session_started.set()
         self.xmpp.disconnect()
 
     def _connection_failed(self, error: Any) -> None:
-        where = f"{self.account.server or self.account.jid}:{self.account.port or 5222}"
-        self._failure = ConnectError(f"cannot reach {where}: {error}")
+        self._failure = ConnectError(self._unreachable_text(error))
+
+    def _unreachable_text(self, error: Any) -> str:
+        """Why a TCP (or direct TLS) connection failed, in one plain sentence."""
+        host = self.where
+        port = self.account.port or 5222
+        at = f"{host} port {port}" if self.account.server else f"the server of {host}"
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return self._certificate_text(error)
+        if isinstance(error, ssl.SSLError):
+            return f"the secure (TLS) connection to {host} failed ({error.reason or error})"
+        if (isinstance(error, str) and "DNS" in error) or isinstance(error, socket.gaierror):
+            return f"the server name {host} was not found (DNS)"
+        if isinstance(error, ConnectionRefusedError):
+            return f"{at} refused the connection (no XMPP server listening there)"
+        if isinstance(error, TimeoutError):
+            return f"{at} did not answer"
+        if isinstance(error, OSError) and error.errno in (errno.ENETUNREACH,
+                                                          errno.EHOSTUNREACH):
+            return f"{host} cannot be reached from this network"
+        if isinstance(error, OSError):
+            return f"cannot reach {at}: {(error.strerror or str(error)).lower()}"
+        return f"cannot reach {at}"
+
+    def _certificate_text(self, error: ssl.SSLError) -> str:
+        why = str(getattr(error, "verify_message", "") or error.reason or "not valid")
+        why = why.rstrip(".")
+        why = why[:1].lower() + why[1:]
+        return (f"the server's certificate for {self.domain} is not trusted ({why}); for a "
+                f"server with its own certificate, give that certificate (--ca-file)")
+
+    def _tls_failed(self, error: Any) -> None:
+        """STARTTLS (RFC 6120 §5.4.3) handshake failed: the certificate, most often."""
+        if isinstance(error, ssl.SSLCertVerificationError):
+            self._failure = ConnectError(self._certificate_text(error))
+        else:
+            self._failure = ConnectError(self._unreachable_text(error))
+        if self.xmpp.transport is not None:
+            self.xmpp.abort()
+
+    def _stream_error_received(self, error: Any) -> None:
+        """RFC 6120 §4.9: the server ends the stream and says why."""
+        condition = str(error["condition"] or "undefined-condition")
+        if condition == "conflict":
+            # RFC 6120 §7.7.2.2: another session bound our resource and the server closed
+            # ours.  Never take it back (the two would replace each other forever): the
+            # next login binds a new random one.
+            self._replaced = True
+            return
+        text = _STREAM_ERRORS.get(condition)
+        self._stream_error = text.format(domain=self.domain) if text else \
+            f"the server closed the stream ({condition.replace('-', ' ')})"
 
     def _disconnected(self, reason: Any) -> None:
         was_connected = self.connected
         self.connected = False
+        why = self._stream_error or "the connection to the server was lost"
+        if self._replaced:
+            self._replaced = False
+            self.conflicts += 1
+            old = self.xmpp.requested_jid.resource
+            fresh = new_resource()
+            self.xmpp.requested_jid.resource = fresh
+            why = (f"another client logged in to this account with the same device name "
+                   f"({old}); continuing as {fresh}")
+            logger.warning("resource conflict: %s", why)
         if not self._session_started.is_set():
             if self._failure is None:
-                self._failure = ConnectError(
-                    "the server closed the connection before login"
-                    + ("" if self.account.allow_plaintext else
-                       " (is TLS available and the certificate trusted? see --ca-file)"))
+                self._failure = ConnectError(self._early_close_text())
             self._session_started.set()
         if was_connected:
             for cb in self._on_disconnect:
-                cb(str(reason or "connection lost"))
+                cb(why)
+
+    def _early_close_text(self) -> str:
+        """Why the server closed the connection before the login finished."""
+        if self._stream_error is not None:
+            return self._stream_error
+        if self.xmpp.stream_id is None:  # it never opened an XMPP stream
+            port = self.account.port or 5222
+            return (f"{self.where} port {port} does not answer like an XMPP server" if
+                    self.account.server else f"the server of {self.where} does not answer "
+                    f"like an XMPP server")
+        if self.account.allow_plaintext:
+            return "the server closed the connection during login"
+        return ("the server closed the connection during login (does it offer TLS? is its "
+                "certificate trusted? see --ca-file)")
 
     # --------------------------------------------------------------- jingle IQs
 
@@ -289,6 +447,9 @@ class XmppConnection:
                 cb(full)
             self._notify()
             return
+        caps = presence.xml.find("{http://jabber.org/protocol/caps}c")
+        if caps is not None and caps.get("node"):
+            self._caps_nodes[full] = str(caps.get("node"))
         if full != self.jid and full not in self._features_cache:
             asyncio.ensure_future(self._learn_features(full))
         self._notify()
@@ -313,8 +474,14 @@ class XmppConnection:
         names = [i[3] for i in info["identities"] if len(i) > 3 and i[3]]
         if names:
             self._client_names[full_jid] = names[0]
+        self._identity_names[full_jid] = tuple(names)
         self._features_cache[full_jid] = found
         return found
+
+    def software(self, full_jid: str) -> tuple[tuple[str, ...], str]:
+        """(disco identity names, XEP-0115 caps node) of a resource, as far as known
+        (call :meth:`features` first); empty when it told nothing."""
+        return self._identity_names.get(full_jid, ()), self._caps_nodes.get(full_jid, "")
 
     def online_resources(self, bare_jid: str) -> list[str]:
         """Full JIDs of a contact's available resources, best first (priority, then show)."""

@@ -12,13 +12,19 @@ error comes from :func:`tests.fakes.peer_error`, i.e. from the real driver's rea
 The real runs provoke the same situations: a sender whose stream stops after the first
 chunk (held mid-transfer, as in tests/e2e/test_transfer.py's corrupted sender), a flipped
 byte, a receiver that goes unavailable (XEP-0166 §7.4 ``gone`` after ``peer_gone``).
+
+"Verified" on both sides (docs/protocol.md §5.8): between two jinglefs clients the receiver
+checks the sender's checksum and confirms it, so both say verified.  Against peers that do
+not take part (Dino-like) the real clients play that part: a receiver that never confirms
+(``unconfirmed``), a sender that never sends a checksum (``no-sender-hash``); the fake is
+told the same with ``FakeClient(peer_confirms=...)`` and ``FakeOffer(sender_hash=...)``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +39,7 @@ from jinglefs.events import (
     Offered,
     Progress,
     TransferState,
+    Verification,
 )
 from tests.fakes import HANG, FakeClient, FakeOffer, peer_error
 from tests.fakes import _Hang as Hang
@@ -43,8 +50,8 @@ NAME = "contract.bin"
 SIZE = (1 << 20) + 500_000
 WAIT = 60.0
 
-SCENARIOS = ("transfer", "decline", "cancel-by-sender", "cancel-by-receiver",
-             "checksum-mismatch", "peer-gone")
+SCENARIOS = ("transfer", "unconfirmed", "no-sender-hash", "decline", "cancel-by-sender",
+             "cancel-by-receiver", "checksum-mismatch", "peer-gone")
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,11 @@ class Trace:
     exit_code: int | None = None
     #: kind of the exception ``wait()`` raised
     raised: str | None = None
-    #: Completed.verified
+    #: Completed.verified, Completed.verification (its value) and whether Completed.reason
+    #: says why it is not verified
     verified: bool = False
+    verification: str | None = None
+    explained: bool = False
     #: (name, size) from Offered
     file: tuple[str, int] = (NAME, SIZE)
     #: the file at Completed.path holds the sent bytes
@@ -71,9 +81,11 @@ class Trace:
 UP_TO_BYTES = ("offered", "accepted", "transport", "progress")
 
 
-def completed(*, verified: bool) -> Trace:
+def completed(how: Verification) -> Trace:
+    verified = how.verified
     events = (*UP_TO_BYTES, *(("verified",) if verified else ()), "completed")
-    return Trace(events, TransferState.COMPLETED, verified=verified, same_bytes=True)
+    return Trace(events, TransferState.COMPLETED, verified=verified, verification=how.value,
+                 explained=not verified, same_bytes=True)
 
 
 def failed(kind: str, exit_code: int, *, before: tuple[str, ...] = UP_TO_BYTES) -> Trace:
@@ -83,8 +95,14 @@ def failed(kind: str, exit_code: int, *, before: tuple[str, ...] = UP_TO_BYTES) 
 
 #: scenario -> (sender's trace, receiver's trace or None when it has no transfer)
 EXPECTED: dict[str, tuple[Trace, Trace | None]] = {
-    # Only the receiver checks the checksum (XEP-0234 §8.2); the sender never says verified.
-    "transfer": (completed(verified=False), completed(verified=True)),
+    # The receiver checks the sender's checksum (XEP-0234 §8.2) and confirms it: both verified.
+    "transfer": (completed(Verification.RECEIVER_CONFIRMED),
+                 completed(Verification.SENDER_HASH)),
+    # A receiver that does not confirm (Dino, Conversations): the sender says so.
+    "unconfirmed": (completed(Verification.NOT_CONFIRMED), None),
+    # A sender that gives no hash (Dino): kept, "complete, not verified"; nothing to confirm.
+    "no-sender-hash": (completed(Verification.NOT_CONFIRMED),
+                       completed(Verification.NO_SENDER_HASH)),
     "decline": (failed("declined", 10, before=("offered",)), None),
     "cancel-by-sender": (failed("cancelled", 9), failed("cancelled", 9)),
     "cancel-by-receiver": (failed("cancelled", 9), failed("cancelled", 9)),
@@ -118,6 +136,8 @@ Outcome = errors.JingleFSError | Hang | None
 #: scenario -> (alice's outcome, bob's outcome); HANG: mid-transfer until cancelled.
 FAKE_OUTCOMES: dict[str, tuple[Outcome, Outcome]] = {
     "transfer": (None, None),
+    "unconfirmed": (None, None),
+    "no-sender-hash": (None, None),
     "decline": (peer_error(errors.Declined("no thanks")), None),
     "cancel-by-sender": (HANG, peer_error(errors.Cancelled("cancelled here"))),
     "cancel-by-receiver": (peer_error(errors.Cancelled("cancelled here")), HANG),
@@ -127,9 +147,18 @@ FAKE_OUTCOMES: dict[str, tuple[Outcome, Outcome]] = {
 }
 
 
+#: scenario -> (the receiver confirms the checksum, the sender gives a hash); both are
+#: jinglefs clients, so both do, unless the scenario plays a Dino-like peer.
+FAKE_PEERS: dict[str, tuple[bool, bool]] = {
+    "unconfirmed": (False, True),
+    "no-sender-hash": (False, False),
+}
+
+
 class FakeWorld:
     def __init__(self, scenario: str) -> None:
-        self.alice = FakeClient("alice@jinglefs.test/jinglefs")
+        confirms, self.sender_hash = FAKE_PEERS.get(scenario, (True, True))
+        self.alice = FakeClient("alice@jinglefs.test/jinglefs", peer_confirms=confirms)
         self.bob = FakeClient("bob@jinglefs.test/jinglefs")
         self.sender_outcome, self.receiver_outcome = FAKE_OUTCOMES[scenario]
 
@@ -139,7 +168,8 @@ class FakeWorld:
         [sent] = await self.alice.send_files(self.bob.jid, [src])
         outcomes = {} if self.receiver_outcome is None else {src.name: self.receiver_outcome}
         self.bob.push_offer(FakeOffer(self.alice.jid, [FileInfo(src.name, src.stat().st_size)],
-                                      outcomes=outcomes, contents=[src.read_bytes()]))
+                                      outcomes=outcomes, contents=[src.read_bytes()],
+                                      sender_hash=self.sender_hash))
         return sent
 
     async def offer(self) -> OfferLike:
@@ -198,6 +228,37 @@ class FlipFirstByte(_Through):
         await self.stream.send(data)
 
 
+def receiver_never_confirms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bob receives like Dino or Conversations: no checksum sent back (docs/protocol.md §5.8)."""
+    import jinglefs.receiving as receiving_mod
+
+    monkeypatch.setattr(receiving_mod, "confirm_checksum", lambda *args: None)
+
+
+def sender_gives_no_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """alice sends like Dino: no checksum after the bytes (XEP-0234 §8.2 is optional for
+    it); bob waits a short CHECKSUM_WAIT for it."""
+    import jinglefs.receiving as receiving_mod
+    from jinglefs.jingle.model import Checksum, Role
+    from jinglefs.jingle.session import JingleSession
+
+    real_send_info = JingleSession.send_info
+
+    def send_info(self: JingleSession, info: Any, now: float) -> None:
+        if isinstance(info, Checksum) and self.role is Role.INITIATOR:
+            return
+        real_send_info(self, info, now)
+
+    monkeypatch.setattr(JingleSession, "send_info", send_info)
+    monkeypatch.setattr(receiving_mod, "CHECKSUM_WAIT", 1.0)
+
+
+REAL_PEERS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
+    "unconfirmed": receiver_never_confirms,
+    "no-sender-hash": sender_gives_no_hash,
+}
+
+
 REAL_STREAMS: dict[str, StreamWrapper] = {
     "cancel-by-sender": HeldAfterFirstChunk,
     "cancel-by-receiver": HeldAfterFirstChunk,
@@ -249,6 +310,8 @@ async def world(case: tuple[str, str], request: pytest.FixtureRequest,
     prosody = request.getfixturevalue("prosody")
     if scenario in REAL_STREAMS:
         wrap_sender_stream(monkeypatch, REAL_STREAMS[scenario])
+    if scenario in REAL_PEERS:
+        REAL_PEERS[scenario](monkeypatch)
     alice = await login(prosody, "alice")
     bob = await login(prosody, "bob")
     try:
@@ -291,6 +354,9 @@ async def trace(t: TransferLike, src: Path) -> Trace:
         exit_code=last.exit_code if isinstance(last, Failed) else None,
         raised=raised,
         verified=isinstance(last, Completed) and last.verified,
+        verification=(last.verification.value if isinstance(last, Completed)
+                      and last.verification is not None else None),
+        explained=isinstance(last, Completed) and bool(last.reason),
         file=(first.file.name, first.file.size),
         same_bytes=(Path(last.path).read_bytes() == src.read_bytes()
                     if isinstance(last, Completed) else None),
@@ -324,6 +390,10 @@ async def play(world: World, scenario: str, tmp_path: Path) -> tuple[Trace, Trac
             sender = await trace(sent, src)
             await got.cancel()  # the vanished side's transfer is nobody's concern
             return sender, None
+    if scenario == "unconfirmed":
+        sender = await trace(sent, src)
+        await asyncio.wait_for(got.wait(), WAIT)  # the Dino-like receiver's view: not ours
+        return sender, None
     return await trace(sent, src), await trace(got, src)
 
 
@@ -334,3 +404,63 @@ async def test_fake_and_real_show_the_same(case: tuple[str, str], world: World,
     expected_sender, expected_receiver = EXPECTED[scenario]
     assert sender == expected_sender
     assert receiver == expected_receiver
+
+
+# ------------------------------------------------------------------------- a folder
+
+#: One action (a folder with a subfolder): one offer listing every file, each file its own
+#: transfer on both sides, the folders kept under the receiver's folder (docs/protocol.md
+#: §3.5).  Between two jinglefs clients that is one session with a content per file.
+FOLDER = {"album/cover.jpg": 3_000, "album/disc1/01.flac": SIZE, "album/disc1/02.flac": 70_001}
+
+
+def make_folder(root: Path) -> Path:
+    for i, (name, size) in enumerate(FOLDER.items()):
+        path = root.joinpath(*name.split("/"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes((i + n) % 251 for n in range(size)))
+    return root / "album"
+
+
+@pytest.mark.parametrize("impl", [
+    pytest.param("fake", id="fake-folder"),
+    pytest.param("real", id="real-folder", marks=pytest.mark.e2e)])
+async def test_a_folder_is_one_offer_on_fake_and_real(impl: str, request: pytest.FixtureRequest,
+                                                     tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    folder = make_folder(root)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    src = {name: root.joinpath(*name.split("/")) for name in FOLDER}
+    closing: list[Any] = []
+    try:
+        if impl == "fake":
+            fake = FakeWorld("transfer")
+            alice, bob = fake.alice, fake.bob
+            sent = await alice.send_files(bob.jid, [folder])
+            # The fake has no peer: bob gets what the real alice's one session offers.
+            bob.push_offer(FakeOffer(alice.jid, [t.file for t in sent],
+                                     contents=[src[t.file.name].read_bytes() for t in sent]))
+        else:
+            from tests.e2e.conftest import login
+
+            prosody = request.getfixturevalue("prosody")
+            alice = await login(prosody, "alice")
+            closing.append(alice)
+            bob = await login(prosody, "bob")
+            closing.append(bob)
+            sent = await alice.send_files(bob.jid, [folder], transport="ibb")
+        offer = await asyncio.wait_for(first_offer(bob), WAIT)
+        assert [(f.name, f.size) for f in offer.files] == list(FOLDER.items())
+        got = await offer.accept(inbox)
+        senders = [await trace(t, src[t.file.name]) for t in sent]
+        receivers = [await trace(t, src[t.file.name]) for t in got]
+    finally:
+        for client in closing:
+            await client.aclose()
+    expected_sender, expected_receiver = EXPECTED["transfer"]
+    assert expected_receiver is not None
+    assert senders == [replace(expected_sender, file=item) for item in FOLDER.items()]
+    assert receivers == [replace(expected_receiver, file=item) for item in FOLDER.items()]
+    kept = sorted(p.relative_to(inbox).as_posix() for p in inbox.rglob("*") if p.is_file())
+    assert kept == sorted(FOLDER)

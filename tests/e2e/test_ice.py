@@ -1,13 +1,17 @@
 """ICE data channels (Conversations' webrtc-datachannel:1, docs/protocol.md §6.4) end to end.
 
-Two real jinglefs clients on the real loopback Prosody.  aioice leaves 127.0.0.1 out when it
-gathers, so the clients gather on ``Settings.ice_host_addresses=("127.0.0.1",)`` (the CLI's
-``--ice-address``).  Covered: files over ICE (path, encryption, bytes, hashes), the ladder's
-choice, the fallback to SOCKS5 when ICE cannot connect or the DTLS fingerprint is wrong,
-trickled candidates (ours after a slow gathering, the peer's before we accept), the TURN
-relay announced by XEP-0215, sockets released however a session ends, and the CLI.  What
-needs no server (STUN/TURN parsing and merging, the CLI's ICE options) is in
-tests/test_stun_turn.py, tests/transports/test_ice_servers.py and tests/test_cli_ice.py.
+Two real jinglefs clients on the real loopback Prosody.  aioice and libjuice leave 127.0.0.1
+out when they gather, so the clients gather on ``Settings.ice_host_addresses=("127.0.0.1",)``
+(the CLI's ``--ice-address``).  Every test that is about the data channel runs with each
+implementation (``Settings.ice_backend``: aiortc, native = libdatachannel; the native one is
+skipped only where its wheel cannot exist, tests/ice/backends.py), and the two talk to each
+other (native on one side, aiortc on the other).  Covered: files over ICE (path, encryption,
+bytes, hashes), the ladder's choice, the fallback to SOCKS5 when ICE cannot connect or the
+DTLS fingerprint is wrong, trickled candidates (ours after a slow gathering, the peer's
+before we accept), the TURN relay announced by XEP-0215, sockets released however a session
+ends, and the CLI.  What needs no server (STUN/TURN parsing and merging, the CLI's ICE
+options) is in tests/test_stun_turn.py, tests/transports/test_ice_servers.py and
+tests/test_cli_ice.py.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from jinglefs import errors
 from jinglefs.client import Client, advertised_features
 from jinglefs.events import PathKind
 from jinglefs.ice import negotiator as ice_negotiation
-from jinglefs.ice.channel import IceHooks, IceSession
+from jinglefs.ice.backend import IceBackend
+from jinglefs.ice.channel import IceHooks
 from jinglefs.ice.negotiator import (
     ICE_SERVERS_SERVICE,
+    UDP_PROBE_SERVICE,
     IceNegotiator,
 )
 from jinglefs.ice.protocol import (
@@ -42,6 +48,7 @@ from jinglefs.jingle import ns
 from jinglefs.jingle.model import Action, Jingle
 from jinglefs.jingle.transport import TransportPayload
 from jinglefs.streams import ByteStream
+from tests.ice.backends import BACKENDS, native_module, needs_native, session_class
 from tests.servers.coturn import CoturnServer
 from tests.servers.prosody import ProsodyServer
 
@@ -49,6 +56,7 @@ from .cli_run import cli_transfer
 from .conftest import (
     BOUND,
     first_offer,
+    logged_in,
     login,
     make_file,
     paths,
@@ -60,7 +68,31 @@ from .conftest import (
 
 pytestmark = pytest.mark.e2e
 LO = ("127.0.0.1",)
-ICE_LO = settings(ice_host_addresses=LO)
+#: direct_first=False: on loopback the fast path would replace ICE by SOCKS5 direct at
+#: once (tests/e2e/test_fast_path.py); these tests are about the ICE rung itself.
+ICE_LO = settings(ice_host_addresses=LO, direct_first=False)
+#: Settings.ice_backend -> the implementation named in the transport event's detail.
+IMPLEMENTATION = {"aiortc": "aiortc", "native": "libdatachannel"}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The ICE implementation both clients use (Settings.ice_backend)."""
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def ice_lo(backend: str) -> Any:
+    return replace(ICE_LO, ice_backend=backend)
+
+
+def patch_session_class(monkeypatch: pytest.MonkeyPatch, backend: str, cls: type) -> None:
+    """Make the negotiators create ``cls`` where they would create ``backend``'s sessions."""
+    if backend == "aiortc":
+        monkeypatch.setattr(ice_negotiation, "IceSession", cls)
+    else:
+        monkeypatch.setattr(native_module(), "NativeIceSession", cls)
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -70,21 +102,20 @@ ICE_LO = settings(ice_host_addresses=LO)
 class IceSpy:
     """Every IceSession the negotiators create, what its connect() gave, and its sockets."""
 
-    sessions: list[IceSession] = field(default_factory=list)
+    sessions: list[IceBackend] = field(default_factory=list)
     #: (session, stream) for each connect() that returned a stream
-    streams: list[tuple[IceSession, ByteStream]] = field(default_factory=list)
+    streams: list[tuple[IceBackend, ByteStream]] = field(default_factory=list)
     #: (session, exception) for each connect() that raised
-    failures: list[tuple[IceSession, BaseException]] = field(default_factory=list)
+    failures: list[tuple[IceBackend, BaseException]] = field(default_factory=list)
 
-    def of(self, initiator: bool) -> list[IceSession]:
+    def of(self, initiator: bool) -> list[IceBackend]:
         return [s for s in self.sessions if s.initiator is initiator]
 
 
-@pytest.fixture
-def ice_spy(monkeypatch: pytest.MonkeyPatch) -> IceSpy:
-    spy = IceSpy()
+def recording(spy: IceSpy, base: Any) -> type:
+    """``base`` (a session class) that reports to ``spy``."""
 
-    class Recording(IceSession):
+    class Recording(base):  # type: ignore[misc, valid-type]
         def __init__(self, **kw: Any) -> None:
             super().__init__(**kw)
             spy.sessions.append(self)
@@ -98,8 +129,24 @@ def ice_spy(monkeypatch: pytest.MonkeyPatch) -> IceSpy:
             spy.streams.append((self, stream))
             return stream
 
-    monkeypatch.setattr(ice_negotiation, "IceSession", Recording)
+    return Recording
+
+
+@pytest.fixture
+def ice_spy(monkeypatch: pytest.MonkeyPatch) -> IceSpy:
+    """Records the sessions of both implementations (whichever the test's clients use)."""
+    spy = IceSpy()
+    for name in ("aiortc", "native"):
+        if name == "native" and request_no_native():
+            continue
+        patch_session_class(monkeypatch, name, recording(spy, session_class(name)))
     return spy
+
+
+def request_no_native() -> bool:
+    from tests.ice.backends import NO_WHEEL
+
+    return NO_WHEEL
 
 
 def udp_sockets() -> set[tuple[str, int]]:
@@ -128,8 +175,8 @@ def ice_payloads(log: list[tuple[str, Jingle]], jid: str, action: Action
 
 
 @pytest.fixture
-async def pair(prosody: ProsodyServer) -> AsyncIterator[tuple[Client, Client]]:
-    async with two_clients(prosody, "ice", ICE_LO) as clients:
+async def pair(prosody: ProsodyServer, ice_lo: Any) -> AsyncIterator[tuple[Client, Client]]:
+    async with two_clients(prosody, "ice", ice_lo) as clients:
         yield clients
 
 
@@ -142,19 +189,27 @@ def silent_udp() -> Iterator[int]:
 
 
 @pytest.fixture
-def black_hole(monkeypatch: pytest.MonkeyPatch, silent_udp: int) -> None:
+def black_hole(monkeypatch: pytest.MonkeyPatch, silent_udp: int, backend: str) -> None:
     """Both sides advertise candidates that lead nowhere (UDP dropped on the way): every
     connectivity check goes to a port that never answers, so neither side learns a
     peer-reflexive address either."""
-    real_gather = IceSession.gather
+    cls: Any = session_class(backend)
+    real_gather = cls.gather
 
-    async def gather(self: IceSession) -> WebRtcDataChannelTransport:
+    async def gather(self: IceBackend) -> WebRtcDataChannelTransport:
         payload = await real_gather(self)
         nowhere = tuple(replace(c, ip="127.0.0.1", port=silent_udp, id=f"{c.id}x")
                         for c in payload.candidates)
         return replace(payload, ice=replace(payload.ice, candidates=nowhere))
 
-    monkeypatch.setattr(IceSession, "gather", gather)
+    monkeypatch.setattr(cls, "gather", gather)
+
+
+@pytest.fixture
+def no_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ICE candidates that show no direct path (hosts behind NATs): the ladder does not
+    jump to SOCKS5 direct (jinglefs/ladder.py fast_path), so ICE itself is tried."""
+    monkeypatch.setattr(IceNegotiator, "direct_path", lambda self: None)
 
 
 def tampered(payload: WebRtcDataChannelTransport) -> WebRtcDataChannelTransport:
@@ -164,6 +219,22 @@ def tampered(payload: WebRtcDataChannelTransport) -> WebRtcDataChannelTransport:
     first = "00" if not fp.value.startswith("00") else "01"
     bad = DtlsFingerprint(fp.hash, first + fp.value[2:], fp.setup)
     return replace(payload, ice=replace(payload.ice, fingerprint=bad))
+
+
+MISMATCH = ("DTLS fingerprint mismatch: the peer's certificate is not the one announced in"
+            " Jingle (XEP-0320)")
+
+
+def what_the_checker_found(checker: IceBackend, spy: IceSpy) -> str:
+    """Why the checker's connect() failed.  libdatachannel checks as soon as both
+    descriptions are set, so the other side can fail on the checker's alert and end the
+    session while the checker's connect() still waits (it is cancelled): the native session
+    keeps what it found all the same (``NativeIceSession.failure``)."""
+    [error] = [e for s, e in spy.failures if s is checker]
+    if isinstance(error, asyncio.CancelledError):
+        assert checker.implementation == "libdatachannel", "aiortc checks inside connect()"
+        error = checker.failure  # type: ignore[attr-defined]
+    return str(error)
 
 
 class _TamperedOffer(IceNegotiator):
@@ -185,18 +256,21 @@ class _TamperedAnswer(IceNegotiator):
 
 @pytest.mark.parametrize("size", [0, 1, 3 * 1024 * 1024 + 17])
 async def test_ice_transfer(pair: tuple[Client, Client], tmp_path: Path, ice_spy: IceSpy,
-                            size: int) -> None:
+                            size: int, backend: str) -> None:
     alice, bob = pair
     before = udp_sockets()
     _, _, _, sent, got = await transfer_file(alice, bob, tmp_path, size, transport="ice")
     for transfer in (sent, got):
         [selected] = await paths(transfer)
         assert selected.path is PathKind.ICE_DIRECT and selected.encrypted
-        # "host 127.0.0.1:40123 -> host 127.0.0.1:51234": the nominated pair (RFC 8445 §8)
+        # "host 127.0.0.1:40123 -> host 127.0.0.1:51234 (aiortc)": the nominated pair
+        # (RFC 8445 §8) and the implementation that carried it
         local, arrow, remote = selected.detail.partition(" -> ")
         assert arrow and local.startswith("host 127.0.0.1:")
         assert remote.startswith("host 127.0.0.1:")
+        assert remote.endswith(f" ({IMPLEMENTATION[backend]})")
     assert [s.initiator for s in ice_spy.sessions] == [True, False]
+    assert {s.implementation for s in ice_spy.sessions} == {IMPLEMENTATION[backend]}
     assert len(ice_spy.streams) == 2 and ice_spy.failures == []
     await settle(alice, bob)
     await assert_udp_released(before)
@@ -242,8 +316,8 @@ async def test_peer_with_ice_udp_for_calls_only_is_not_offered_ice(
 
 async def test_unreachable_ice_falls_back_to_s5b(
         prosody: ProsodyServer, tmp_path: Path, black_hole: None, ice_spy: IceSpy,
-        jingle_log: list[tuple[str, Jingle]]) -> None:
-    quick = settings(ice_host_addresses=LO, timeouts=replace(ICE_LO.timeouts, transport=4))
+        jingle_log: list[tuple[str, Jingle]], ice_lo: Any, no_fast_path: None) -> None:
+    quick = replace(ice_lo, timeouts=replace(ICE_LO.timeouts, transport=4))
     alice = await login(prosody, "alice", resource="bh-a", settings=quick)
     bob = await login(prosody, "bob", resource="bh-b", settings=quick)
     before = udp_sockets()
@@ -260,7 +334,9 @@ async def test_unreachable_ice_falls_back_to_s5b(
         assert accept < replace_at
         assert (bob.jid, Action.TRANSPORT_ACCEPT, "S5bTransport") in actions
         assert ice_spy.streams == []  # no ICE byte
-        assert any(isinstance(e, errors.CandidatesFailed) for _, e in ice_spy.failures)
+        # Both connects ended without a stream: the negotiator gave up on its own limit
+        # (jinglefs.ice.negotiator NO_PAIR_LIMIT cancels the backend's connect).
+        assert len(ice_spy.failures) == 2
         await settle(alice, bob)
         await assert_udp_released(before)
     finally:
@@ -269,8 +345,8 @@ async def test_unreachable_ice_falls_back_to_s5b(
 
 
 async def test_forced_ice_that_fails_says_why(prosody: ProsodyServer, tmp_path: Path,
-                                              black_hole: None) -> None:
-    quick = settings(ice_host_addresses=LO, timeouts=replace(ICE_LO.timeouts, transport=3))
+                                              black_hole: None, ice_lo: Any) -> None:
+    quick = replace(ice_lo, timeouts=replace(ICE_LO.timeouts, transport=3))
     alice = await login(prosody, "alice", resource="fi-a", settings=quick)
     bob = await login(prosody, "bob", resource="fi-b", settings=quick)
     before = udp_sockets()
@@ -294,7 +370,7 @@ async def test_forced_ice_that_fails_says_why(prosody: ProsodyServer, tmp_path: 
 @pytest.mark.parametrize("victim", ["initiator", "responder"])
 async def test_tampered_fingerprint_falls_back_without_ice_bytes(
         pair: tuple[Client, Client], tmp_path: Path, ice_spy: IceSpy,
-        monkeypatch: pytest.MonkeyPatch, victim: str) -> None:
+        monkeypatch: pytest.MonkeyPatch, victim: str, no_fast_path: None) -> None:
     """A fingerprint that does not match the DTLS certificate (XEP-0320; a man in the
     middle) fails the DTLS handshake before any data channel opens; the ladder then
     carries the file over SOCKS5."""
@@ -309,10 +385,7 @@ async def test_tampered_fingerprint_falls_back_without_ice_bytes(
         assert [e.path for e in await paths(transfer)] == [PathKind.S5B_DIRECT]
     assert ice_spy.streams == []  # neither side ever had an ICE stream: no byte over ICE
     [checker] = ice_spy.of(initiator=victim == "initiator")
-    mismatch = [e for s, e in ice_spy.failures if s is checker]
-    assert [str(e) for e in mismatch] == [
-        "DTLS fingerprint mismatch: the peer's certificate is not the one announced in Jingle"
-        " (XEP-0320)"]
+    assert what_the_checker_found(checker, ice_spy) == MISMATCH
     await settle(alice, bob)
     await assert_udp_released(before)
 
@@ -323,7 +396,7 @@ async def test_relay_only_without_turn_fails_fast(pair: tuple[Client, Client],
     """Relay-only ICE with no TURN server at all (the shared Prosody announces none) cannot
     work: the negotiator says so instead of waiting for the transport timeout."""
     alice, bob = pair
-    relay_only = replace(ICE_LO, ice_relay_only=True)
+    relay_only = replace(alice.settings, ice_relay_only=True)
     monkeypatch.setattr(alice, "settings", relay_only)
     src = make_file(tmp_path, "r.bin", 10)
     [sent] = await alice.send_files(bob.jid, [src], transport="ice")
@@ -344,6 +417,8 @@ async def test_decline_releases_the_ice_sockets(pair: tuple[Client, Client], tmp
     offer = await first_offer(bob)
     [session] = ice_spy.sessions
     assert session.local_payload().candidates  # alice gathered (and holds sockets)
+    assert session.implementation == alice.settings.ice_backend.replace(
+        "native", "libdatachannel")
     assert udp_sockets() - before
     await offer.decline()
     with pytest.raises(errors.Declined):
@@ -357,16 +432,17 @@ async def test_decline_releases_the_ice_sockets(pair: tuple[Client, Client], tmp
 
 async def test_candidates_trickle_when_gathering_is_slow(
         pair: tuple[Client, Client], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        jingle_log: list[tuple[str, Jingle]]) -> None:
+        jingle_log: list[tuple[str, Jingle]], backend: str) -> None:
     """Gathering that outlasts OFFER_GATHER_WAIT (a STUN or TURN server that does not answer
     holds aioice's for 5 s): the offer leaves without candidates (ufrag, pwd and fingerprint
     only) and they follow by transport-info.  Alice's gathering is held (IceHooks.gather_gate)
     until bob has the offer, so the offer cannot carry any."""
     alice, bob = pair
     gathered = asyncio.Event()
-    sessions: list[IceSession] = []
+    sessions: list[IceBackend] = []
+    base: Any = session_class(backend)
 
-    class HeldGathering(IceSession):
+    class HeldGathering(base):  # type: ignore[misc, valid-type]
         def __init__(self, **kw: Any) -> None:
             if kw["initiator"]:
                 kw["hooks"] = IceHooks(gather_gate=gathered.wait)
@@ -379,7 +455,7 @@ async def test_candidates_trickle_when_gathering_is_slow(
             self.candidates = payload.candidates  # closing forgets them
             return payload
 
-    monkeypatch.setattr(ice_negotiation, "IceSession", HeldGathering)
+    patch_session_class(monkeypatch, backend, HeldGathering)
     src = make_file(tmp_path, "slow.bin", 100_000)
     [sent] = await alice.send_files(bob.jid, [src], transport="ice")
     offer = await first_offer(bob)
@@ -488,6 +564,8 @@ async def test_relay_only_through_turn_announced_by_the_server(
                 [selected] = await paths(transfer)
                 assert selected.path is PathKind.ICE_RELAY and selected.encrypted
                 assert selected.detail.startswith("relay 127.0.0.1:")
+                # relay-only is aiortc's, whatever is installed (jinglefs/ice/backend.py)
+                assert selected.detail.endswith(" (aiortc)")
         # XEP-0215 once per client (both rounds), from our own server.
         assert fetched == [server.domain, server.domain]
         for client in (alice, bob):
@@ -500,6 +578,92 @@ async def test_relay_only_through_turn_announced_by_the_server(
     finally:
         await alice.aclose()
         await bob.aclose()
+
+
+@needs_native
+async def test_native_relays_through_turn_announced_by_the_server(
+        prosody_factory: Callable[..., ProsodyServer], coturn: CoturnServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, ice_spy: IceSpy) -> None:
+    """The native data channel relays through coturn over UDP with the credentials Prosody
+    hands out (XEP-0215 announces TURN over UDP and TCP: native is taken once a STUN
+    binding over UDP reached the server).  Both sides announce their relay candidates only
+    (hosts behind NATs whose direct paths do not work), so alice's pair ends on bob's
+    allocation."""
+    server = prosody_factory(turn=coturn, proxy65=False)
+    native = native_module()
+    real_gather = native.NativeIceSession.gather
+
+    async def relays_only(self: IceBackend) -> WebRtcDataChannelTransport:
+        payload = await real_gather(self)
+        kept = tuple(c for c in payload.candidates if c.type == "relay")
+        return replace(payload, ice=replace(payload.ice, candidates=kept))
+
+    monkeypatch.setattr(native.NativeIceSession, "gather", relays_only)
+    auto = settings(ice_host_addresses=LO)  # ice_backend="auto"
+    alice = await login(server, "alice", resource="nturn-a", settings=auto)
+    bob = await login(server, "bob", resource="nturn-b", settings=auto)
+    before = udp_sockets()
+    try:
+        _, _, _, sent, got = await transfer_file(alice, bob, tmp_path, 700_001,
+                                                 transport="ice")
+        [selected] = await paths(sent)
+        assert selected.path is PathKind.ICE_RELAY and selected.encrypted
+        assert " -> relay 127.0.0.1:" in selected.detail
+        assert selected.detail.endswith(" (libdatachannel)")
+        [received] = await paths(got)
+        assert received.detail.endswith(" (libdatachannel)")
+        assert {s.implementation for s in ice_spy.sessions} == {"libdatachannel"}
+        for client in (alice, bob):  # UDP reached coturn: asked once per client
+            assert client.services[UDP_PROBE_SERVICE].keys() == {  # type: ignore[attr-defined]
+                (coturn.host, coturn.port)}
+        await settle(alice, bob)
+        await assert_udp_released(before)
+    finally:
+        await alice.aclose()
+        await bob.aclose()
+
+
+# -- the two implementations together --------------------------------------------------------
+
+
+@needs_native
+@pytest.mark.parametrize("alice_backend,bob_backend", [("native", "aiortc"), ("aiortc", "native")])
+@pytest.mark.parametrize("victim", [None, "initiator", "responder"])
+async def test_native_and_aiortc_interoperate(
+        prosody: ProsodyServer, tmp_path: Path, ice_spy: IceSpy,
+        monkeypatch: pytest.MonkeyPatch, alice_backend: str, bob_backend: str,
+        victim: str | None) -> None:
+    """libdatachannel on one side, aiortc on the other: the file crosses (each side names
+    its own implementation), and a forged fingerprint is caught by whichever checks it."""
+    alice_settings = replace(ICE_LO, ice_backend=alice_backend)
+    bob_settings = replace(ICE_LO, ice_backend=bob_backend)
+    async with (logged_in(prosody, "alice", "mix-a", alice_settings) as alice,
+                logged_in(prosody, "bob", "mix-b", bob_settings) as bob):
+        if victim is None:
+            _, _, _, sent, got = await transfer_file(alice, bob, tmp_path, 2_000_003,
+                                                     transport="ice")
+            for transfer, backend in ((sent, alice_backend), (got, bob_backend)):
+                [selected] = await paths(transfer)
+                assert selected.path is PathKind.ICE_DIRECT
+                assert selected.detail.endswith(f" ({IMPLEMENTATION[backend]})")
+            return
+        if victim == "responder":
+            monkeypatch.setitem(alice.factories, "ice", _TamperedOffer)
+        else:
+            monkeypatch.setitem(bob.negotiators, ns.WEBRTC_DC, _TamperedAnswer)
+        src = make_file(tmp_path, "forged.bin", 1000)
+        (tmp_path / "in").mkdir()
+        [sent] = await alice.send_files(bob.jid, [src], transport="ice")
+        [got] = await (await first_offer(bob)).accept(tmp_path / "in")
+        with pytest.raises(errors.TransportError):
+            await asyncio.wait_for(sent.wait(), BOUND)
+        with pytest.raises(errors.TransportError):
+            await asyncio.wait_for(got.wait(), BOUND)
+        assert ice_spy.streams == []  # no stream on either side: no byte over ICE
+        assert not (tmp_path / "in" / "forged.bin").exists()
+        [checker] = ice_spy.of(initiator=victim == "initiator")
+        assert what_the_checker_found(checker, ice_spy) == MISMATCH
+        await settle(alice, bob)
 
 
 # -- the command line ----------------------------------------------------------------------------

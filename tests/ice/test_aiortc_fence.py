@@ -323,3 +323,34 @@ async def test_delayed_sack_hook_and_idle_queues(
     assert fence.sctp_idle(a._sctp), broken(
         "aiortc RTCSctpTransport._data_channel_queue/_outbound_queue/_sent_queue",
         "not empty once everything was acknowledged")
+
+
+async def test_gathering_waits_gather_timeout_for_servers(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """JingleIceConnection gathers with the fence's STUN/TURN wait (GATHER_TIMEOUT), not
+    aioice's 5 s: gather_candidates() must still reach get_component_candidates through the
+    override, for the copy (host_addresses) and aioice's own loop alike."""
+    internal = "aioice Connection.get_component_candidates(component, addresses, timeout)"
+    require_signature(Connection, "get_component_candidates",
+                      ["self", "component", "addresses", "timeout"], internal, coroutine=True)
+    seen: list[float] = []
+    real = Connection.get_component_candidates
+
+    async def spy(self: Connection, component: int, addresses: list[str],
+                  timeout: float = 5) -> list[Candidate]:
+        seen.append(timeout)
+        return await real(self, component, addresses, timeout)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Connection, "get_component_candidates", spy)
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda **kw: list(LO))
+    fixed = agent(controlling=True)
+    default = fence.JingleIceConnection(host_addresses=None, relay_delay=0.0,
+                                        ice_controlling=True, use_ipv6=False)
+    try:
+        await fixed.gather_candidates()
+        await default.gather_candidates()
+    finally:
+        await fixed.close()
+        await default.close()
+    assert seen == [fence.GATHER_TIMEOUT, fence.GATHER_TIMEOUT] and fence.GATHER_TIMEOUT < 5, \
+        broken(internal, f"gathering waited {seen} s")

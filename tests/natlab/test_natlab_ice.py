@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.natlab.conftest import NatLab
+from tests.natlab.conftest import NatLab, record_timing
 
 pytestmark = pytest.mark.natlab
 
@@ -21,16 +21,19 @@ def _turn(env: dict[str, str]) -> list[str]:
     return ["--turn", env["NATLAB_TURN"], env["NATLAB_TURN_USER"], env["NATLAB_TURN_PASS"]]
 
 
-def _ok(a: dict[str, object], b: dict[str, object]) -> None:
+def _ok(a: dict[str, object], b: dict[str, object], name: str = "") -> None:
     assert "error" not in a and "error" not in b, (a, b)
     assert a["sha256"] == b["sha256"]
+    if name:  # IceSession.connect() alone (candidates already exchanged), for the ladder's limits
+        record_timing(name, f"{a['path']} {a['pair']}; connect A {a['connect_s']} s, "
+                            f"B {b['connect_s']} s")
 
 
 async def test_cone_nat_stun_hole_punch(natlab: NatLab) -> None:
     natlab.up("cone")
     env = natlab.env()
     a, b = await natlab.ice_pair(_stun(env), _stun(env))
-    _ok(a, b)
+    _ok(a, b, "cone, STUN")
     assert a["path"] == b["path"] == "ice-direct"
     # The peer is reached at its router's public (server-reflexive) address.
     assert env["NATLAB_R2_WAN"] in str(a["pair"])
@@ -42,7 +45,7 @@ async def test_cone_nat_with_turn_prefers_direct(natlab: NatLab) -> None:
     env = natlab.env()
     args = [*_stun(env), *_turn(env), "--relay-delay", "1.5"]
     a, b = await natlab.ice_pair(args, args)
-    _ok(a, b)
+    _ok(a, b, "cone, STUN + TURN")
     assert a["path"] == "ice-direct", a
 
 
@@ -51,7 +54,7 @@ async def test_symmetric_nat_needs_the_relay(natlab: NatLab) -> None:
     env = natlab.env()
     args = [*_stun(env), *_turn(env)]
     a, b = await natlab.ice_pair(args, args)
-    _ok(a, b)
+    _ok(a, b, "symmetric, STUN + TURN")
     assert a["path"] == b["path"] == "ice-relay"
 
 

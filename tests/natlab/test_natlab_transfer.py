@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -51,6 +52,16 @@ LOGGED_CLI = (
     "logging.getLogger('jinglefs').setLevel(logging.DEBUG); "
     "runpy.run_module('jinglefs', run_name='__main__', alter_sys=True)"
 )
+
+#: The ladder's targets (README "How the ladder decides"): the next rung carries bytes at
+#: most 5 s after the accept when ICE cannot work, IBB at most 10 s after it when nothing
+#: else works.  The lab asserts 3x those (a loaded CI machine), for every path.
+FIRST_BYTE_BOUND = {"ice-direct": 15.0, "ice-relay": 15.0, "s5b-direct": 15.0,
+                    "s5b-proxy": 15.0, "ibb": 30.0}
+
+#: The sending flow's log line per rung (jinglefs.sending.connect_as_initiator):
+#: "ice failed after 3.01 s: ..." / "s5b connected after 0.41 s: ...".
+RUNG_LINE = re.compile(r"(?P<kind>[a-z0-9-]+) (?P<how>failed|connected) after (?P<s>[0-9.]+) s")
 
 #: Waiting for bob's login (log line in Prosody), for the sender, for the receiver after it.
 LOGIN_TIMEOUT = 30.0
@@ -145,12 +156,27 @@ class Proc:
         return [str(e.get("path")) for e in self.events() if e.get("event") == "transport"]
 
     def first(self, event: str) -> float | None:
+        """Seconds from this process's start to its first ``event`` line."""
         for t, line in self.out:
             with contextlib.suppress(ValueError):
                 ev = json.loads(line)
                 if isinstance(ev, dict) and ev.get("event") == event:
                     return t
         return None
+
+    def at(self, event: str) -> float | None:
+        """``time.monotonic()`` of the first ``event`` line (comparable across processes)."""
+        t = self.first(event)
+        return None if t is None else self.started + t
+
+    def rung_times(self) -> list[str]:
+        """The ladder's log lines: each rung tried, how long it took, how it ended."""
+        found = []
+        for line in self.err:
+            m = RUNG_LINE.search(line)
+            if m is not None:
+                found.append(f"{m['kind']} {m['how']} {float(m['s']):.2f} s")
+        return found
 
     def report(self) -> str:
         shown = [f"{t:7.2f}s {line}" for t, line in self.out if '"event":"progress"' not in line]
@@ -285,11 +311,24 @@ async def transfer(lab: NatLab, tmp: Path, *, size: int, transport: str = "auto"
     return run
 
 
+def accept_to_first_byte(run: Run) -> float | None:
+    """Seconds from the sender's ``accepted`` event to the receiver's first ``progress``
+    event (its first chunk written): what the ladder costs the user."""
+    accepted, first = run.sender.at("accepted"), run.receiver.at("progress")
+    return None if accepted is None or first is None else first - accepted
+
+
 def _timing(request: pytest.FixtureRequest, run: Run, what: str) -> None:
     s_path = run.sender.first("transport")
     s_done = run.sender.first("completed")
     size = run.src.stat().st_size
     parts = [what, f"{size / MB:.2f} MB"]
+    first_byte = accept_to_first_byte(run)
+    if first_byte is not None:
+        parts.append(f"accept -> first byte {first_byte:.2f} s")
+    rungs = run.sender.rung_times()
+    if rungs:
+        parts.append("rungs: " + ", ".join(rungs))
     if s_path is not None:
         parts.append(f"path chosen {s_path:.1f} s after send started")
     if s_done is not None:
@@ -297,11 +336,14 @@ def _timing(request: pytest.FixtureRequest, run: Run, what: str) -> None:
     parts.append(f"bob login {run.login_s:.1f} s, wall {run.wall_s:.1f} s")
     text = "; ".join(parts)
     print(f"{request.node.name}: {text}")
+    if os.environ.get("NATLAB_VERBOSE"):  # pytest -s: both sides' output, also on success
+        print(run.report())
     record_timing(request.node.name, text)
 
 
 def assert_delivered(request: pytest.FixtureRequest, run: Run, path: str) -> None:
-    """Both exit 0, the file is byte-identical, and both sides report ``path``."""
+    """Both exit 0, the file is byte-identical, both sides report ``path``, and the bytes
+    started within :data:`FIRST_BYTE_BOUND` of the accept."""
     diag = run.report()
     assert run.sender.rc == 0, f"sender failed{diag}"
     assert run.receiver.rc == 0, f"receiver failed{diag}"
@@ -313,6 +355,11 @@ def assert_delivered(request: pytest.FixtureRequest, run: Run, path: str) -> Non
     assert run.receiver.paths() == [path], f"receiver path {run.receiver.paths()}{diag}"
     assert run.sender.paths() == [path], f"sender path {run.sender.paths()}{diag}"
     _timing(request, run, path)
+    first_byte = accept_to_first_byte(run)
+    assert first_byte is not None, f"no accepted/progress event{diag}"
+    bound = FIRST_BYTE_BOUND[path]
+    assert first_byte <= bound, (
+        f"{path}: first byte {first_byte:.1f} s after the accept (bound {bound:.0f} s){diag}")
 
 
 def details(proc: Proc) -> list[str]:
@@ -327,7 +374,8 @@ def assert_encrypted(run: Run) -> None:
 
 def failed_rungs(run: Run) -> str:
     """The sender's log lines of transports that were tried and failed (driver INFO)."""
-    return "\n".join(line for line in run.sender.err if " failed: " in line)
+    return "\n".join(line for line in run.sender.err
+                     if (m := RUNG_LINE.search(line)) is not None and m["how"] == "failed")
 
 
 # ---------------------------------------------------------------------- SOCKS5 (runs now)
@@ -356,6 +404,37 @@ async def test_strict_auto_uses_the_proxy(
     assert_delivered(request, run, "s5b-proxy")
     if ice_in_ladder():
         assert "ice failed" in failed_rungs(run), f"ICE was not tried first{run.report()}"
+
+
+# ------------------------------------------------- public addresses: the fast path
+
+
+async def test_open_auto_takes_socks5_direct(
+    natlab_xmpp: NatLab, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """No NAT between A and B ("open": public addresses): STUN sees each host's own
+    address, so the ICE answer shows a direct path, and auto replaces ICE with SOCKS5
+    direct right after the accept (README "How the ladder decides")."""
+    require_ice()
+    natlab_xmpp.up("open")
+    run = await transfer(natlab_xmpp, tmp_path, size=STREAM_SIZE)
+    assert_delivered(request, run, "s5b-direct")
+    assert "s5b-direct before ice: the contact has an address without NAT (10.2.0.2)" in \
+        "\n".join(run.sender.err), run.report()
+    assert [r.split()[:2] for r in run.sender.rung_times()] == [["s5b-direct", "connected"]]
+    # A machine-to-machine connection: one host's own address (either side's listener).
+    env = natlab_xmpp.env()
+    [where] = details(run.sender)
+    assert where.rpartition(":")[0] in (env["NATLAB_A_IP"], env["NATLAB_B_IP"]), run.report()
+
+
+async def test_open_forced_s5b_is_direct(
+    natlab_xmpp: NatLab, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The same pair with ``--transport s5b``: what auto is measured against."""
+    natlab_xmpp.up("open")
+    run = await transfer(natlab_xmpp, tmp_path, size=STREAM_SIZE, transport="s5b")
+    assert_delivered(request, run, "s5b-direct")
 
 
 # ---------------------------------------------------------------------- ICE

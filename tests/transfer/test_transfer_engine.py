@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
 import os
 import random
 from datetime import UTC, datetime
@@ -14,7 +16,8 @@ import pytest
 from jinglefs.errors import ChecksumMismatch, SizeMismatch, StorageError, StreamClosed
 from jinglefs.streams import MemoryStream, memory_stream_pair
 from jinglefs.transfer import receiver as receiver_mod
-from jinglefs.transfer.receiver import PART_SUFFIX, SIDECAR_SUFFIX, IncomingFile
+from jinglefs.transfer.partials import PartialStore
+from jinglefs.transfer.receiver import PART_SUFFIX, IncomingFile
 from jinglefs.transfer.sender import open_for_sending, send_file
 
 PEER = "alice@example.org"
@@ -45,6 +48,22 @@ async def transfer(src: Path, inc: IncomingFile, *, offset: int = 0,
     return digests
 
 
+@pytest.fixture(autouse=True)
+def state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The resume records' folder (JINGLEFS_STATE_DIR/partials), away from the user's and
+    from the test's folders."""
+    root = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("JINGLEFS_STATE_DIR", str(root))
+    return root / "partials"
+
+
+def records(state: Path) -> list[dict[str, object]]:
+    """The resume records in the state folder, as written."""
+    if not state.exists():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(state.iterdir())]
+
+
 @pytest.fixture
 def dirs(tmp_path: Path) -> tuple[Path, Path]:
     src, dest = tmp_path / "src", tmp_path / "dest"
@@ -55,12 +74,13 @@ def dirs(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("size", [0, 1, 3_000_000, BIG])
 @pytest.mark.parametrize("threaded", [True, False])
-async def test_round_trip(dirs: tuple[Path, Path], size: int, threaded: bool) -> None:
+async def test_round_trip(dirs: tuple[Path, Path], size: int, threaded: bool,
+                          state: Path) -> None:
     src_dir, dest = dirs
     data = make_file(src_dir / "f.bin", size)
     inc = IncomingFile.create(dest, "f.bin", size, peer=PEER)
     assert inc.offset == 0
-    assert listing(dest) == ["f.bin" + PART_SUFFIX, "f.bin" + SIDECAR_SUFFIX]
+    assert listing(dest) == [] and inc.part_name is None  # nothing before the first byte
     progress: list[tuple[int, int]] = []
     a, b = memory_stream_pair()
     sent, _ = await asyncio.gather(
@@ -68,13 +88,18 @@ async def test_round_trip(dirs: tuple[Path, Path], size: int, threaded: bool) ->
         inc.receive(b, threaded=threaded, on_progress=lambda d, t: progress.append((d, t))))
     assert sent == {"sha-256": sha256(data)}
     assert inc.digests["sha-256"] == sha256(data)
-    assert listing(dest) == ["f.bin" + PART_SUFFIX, "f.bin" + SIDECAR_SUFFIX]  # not yet final
+    # Not final yet: one partial in the folder, its resume record in the state folder.
+    assert listing(dest) == ["f.bin" + PART_SUFFIX]
+    [record] = records(state)
+    assert (record["folder"], record["part_name"]) == (str(dest.resolve()), "f.bin" + PART_SUFFIX)
+    assert (record["peer"], record["name"], record["size"]) == (PEER, "f.bin", size)
     final = inc.finish(sent)
     assert final == dest.resolve() / "f.bin"
     assert final.read_bytes() == data
     assert inc.verified and inc.verification is not None
     assert inc.verification.algo == "sha-256"
     assert listing(dest) == ["f.bin"]
+    assert records(state) == []
     if size:
         assert progress[-1] == (size, size)
         assert [d for d, _ in progress] == sorted(d for d, _ in progress)
@@ -244,13 +269,14 @@ async def test_symlinks_in_dest_are_never_followed(dirs: tuple[Path, Path],
     victim = outside / "victim"
     victim.write_bytes(b"precious")
     data = make_file(src_dir / "f", 4096)
-    # Planted where the partial, its sidecar and the final file would go.
+    # Planted where the partials and the final file would go.
     os.symlink(victim, dest / ("a.txt" + PART_SUFFIX))
-    os.symlink(outside / "new.json", dest / ("a (1).txt" + SIDECAR_SUFFIX))
+    os.symlink(outside / "new", dest / ("a (1).txt" + PART_SUFFIX))
     os.symlink(outside / "final", dest / "a.txt")
     inc = IncomingFile.create(dest, "a.txt", len(data), peer=PEER)
+    sent = await transfer(src_dir / "f", inc)
     assert inc.part_name == "a (2).txt" + PART_SUFFIX
-    final = inc.finish(await transfer(src_dir / "f", inc))
+    final = inc.finish(sent)
     assert final.name == "a (1).txt"
     assert final.read_bytes() == data and not final.is_symlink()
     assert victim.read_bytes() == b"precious"
@@ -280,15 +306,16 @@ async def test_relative_dir_is_created(dirs: tuple[Path, Path]) -> None:
     data = make_file(src_dir / "f", 777)
     inc = IncomingFile.create(dest, "img.jpg", len(data), peer=PEER,
                               relative_dir=PurePosixPath("photos/2026"))
+    assert listing(dest) == []  # the folders come with the first byte
     final = inc.finish(await transfer(src_dir / "f", inc))
     assert final == dest.resolve() / "photos" / "2026" / "img.jpg"
     assert final.read_bytes() == data
 
 
-async def interrupted(src: Path, dest: Path, data: bytes, cut: int,
+async def interrupted(src: Path, dest: Path, data: bytes, cut: int, name: str = "movie.mkv",
                       **kw: object) -> None:
     """Receive the first ``cut`` bytes, then the link drops; keep the partial."""
-    inc = IncomingFile.create(dest, "movie.mkv", len(data), peer=PEER, **kw)  # type: ignore[arg-type]
+    inc = IncomingFile.create(dest, name, len(data), peer=PEER, **kw)  # type: ignore[arg-type]
     a, b = memory_stream_pair()
 
     async def sender() -> None:
@@ -300,13 +327,17 @@ async def interrupted(src: Path, dest: Path, data: bytes, cut: int,
     inc.abort(keep_partial=True)
 
 
-async def test_resume_after_truncation(dirs: tuple[Path, Path]) -> None:
+async def test_resume_after_truncation(dirs: tuple[Path, Path], state: Path) -> None:
     src_dir, dest = dirs
     data = make_file(src_dir / "movie.mkv", BIG)
     date = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     hashes = {"sha-256": sha256(data)}
     await interrupted(src_dir / "movie.mkv", dest, data, 5_000_000, hashes=hashes, date=date)
     part = dest / ("movie.mkv" + PART_SUFFIX)
+    assert listing(dest) == ["movie.mkv" + PART_SUFFIX]  # no sidecar beside it
+    [record] = records(state)
+    assert record["date"] == date.isoformat() and record["peer"] == PEER
+    assert record["hashes"] == {"sha-256": base64.b64encode(sha256(data)).decode()}
     assert part.read_bytes() == data[:5_000_000]
     with part.open("r+b") as f:  # e.g. a crash lost the last unsynced blocks
         f.truncate(3_333_333)
@@ -328,7 +359,7 @@ async def test_resume_after_truncation(dirs: tuple[Path, Path]) -> None:
     assert inc.digests["sha-256"] == sha256(data)  # ... and so did the receiver
     final = inc.finish(sent)
     assert final.read_bytes() == data and inc.verified
-    assert listing(dest) == ["movie.mkv"]
+    assert listing(dest) == ["movie.mkv"] and records(state) == []
 
 
 async def test_resume_refuses_symlinked_partial(dirs: tuple[Path, Path],
@@ -343,21 +374,63 @@ async def test_resume_refuses_symlinked_partial(dirs: tuple[Path, Path],
     os.symlink(victim, part)
     assert IncomingFile.find_resumable(dest, "movie.mkv", len(data), peer=PEER) is None
     inc = IncomingFile.open(dest, "movie.mkv", len(data), peer=PEER)
-    assert inc.offset == 0 and inc.part_name == "movie (1).mkv" + PART_SUFFIX
+    assert inc.offset == 0 and inc.part_name is None
+    await transfer(src_dir / "movie.mkv", inc)
+    assert inc.part_name == "movie (1).mkv" + PART_SUFFIX
     inc.abort()
     assert victim.read_bytes() == b"x" * 100
 
 
-async def test_abort_keeps_or_removes(dirs: tuple[Path, Path]) -> None:
-    _, dest = dirs
+async def test_abort_keeps_or_removes(dirs: tuple[Path, Path], state: Path) -> None:
+    src_dir, dest = dirs
+    data = make_file(src_dir / "a", 10)
+    # Accepted but not a byte arrived: nothing on disk, whatever abort is asked.
     inc = IncomingFile.create(dest, "a", 10, peer=PEER)
     inc.abort(keep_partial=True)
-    assert listing(dest) == ["a" + PART_SUFFIX, "a" + SIDECAR_SUFFIX]
+    assert listing(dest) == [] and records(state) == []
+    # Four bytes arrived: the partial and its record are kept for a resume.
+    await interrupted(src_dir / "a", dest, data, 4, name="a")
+    assert listing(dest) == ["a" + PART_SUFFIX] and len(records(state)) == 1
     again = IncomingFile.find_resumable(dest, "a", 10, peer=PEER)
-    assert again is not None and again.offset == 0
+    assert again is not None and again.offset == 4
     again.abort(keep_partial=False)
     again.abort(keep_partial=False)  # idempotent
-    assert listing(dest) == []
+    assert listing(dest) == [] and records(state) == []
+
+
+async def test_offers_that_never_deliver_leave_nothing(dirs: tuple[Path, Path],
+                                                       state: Path) -> None:
+    """50 accepted offers, each ended before its first byte (the sender vanished, or
+    cancelled, or the stream broke at once), in a flat folder and in a folder transfer."""
+    _, dest = dirs
+    for i in range(50):
+        rel = PurePosixPath(f"album/{i}") if i % 2 else None
+        inc = IncomingFile.create(dest, f"photo-{i}.jpg", 1000 + i, peer=PEER, relative_dir=rel)
+        if i % 3 == 0:
+            a, b = memory_stream_pair()
+            await a.aclose()  # the link breaks before any byte
+            with pytest.raises(SizeMismatch):
+                await inc.receive(b)
+        inc.abort(keep_partial=bool(i % 5))
+    assert listing(dest) == [] and records(state) == []
+
+
+async def test_stale_records_are_pruned(dirs: tuple[Path, Path], state: Path) -> None:
+    src_dir, dest = dirs
+    data = make_file(src_dir / "movie.mkv", 50_000)
+    await interrupted(src_dir / "movie.mkv", dest, data, 20_000)
+    await interrupted(src_dir / "movie.mkv", dest, data, 30_000, name="other.mkv")
+    assert listing(dest) == ["movie.mkv" + PART_SUFFIX, "other.mkv" + PART_SUFFIX]
+    assert len(records(state)) == 2
+    # The user deletes one partial, and puts another file where the other one was.
+    (dest / ("movie.mkv" + PART_SUFFIX)).unlink()
+    other = dest / ("other.mkv" + PART_SUFFIX)
+    other.unlink()
+    other.write_bytes(data[:30_000])
+    assert IncomingFile.find_resumable(dest, "other.mkv", len(data), peer=PEER) is None
+    assert records(state) == []  # both records are gone; the user's file is untouched
+    assert other.read_bytes() == data[:30_000]
+    assert [r.part_name for r in PartialStore(state).records()] == []
 
 
 async def test_receive_cancelled_midway(dirs: tuple[Path, Path]) -> None:
@@ -493,8 +566,9 @@ async def test_long_hostile_name_round_trip(dirs: tuple[Path, Path]) -> None:
     data = make_file(src_dir / "f", 100)
     name = "\u00e9" * 300 + ".tar.gz"
     inc = IncomingFile.create(dest, name, len(data), peer=PEER)
-    assert len((inc.part_name + ".json").encode()) <= 255
     sent = await transfer(src_dir / "f", inc)
+    assert inc.part_name is not None and len(inc.part_name.encode()) <= 255
+    assert inc.part_name.endswith(".tar.gz" + PART_SUFFIX)
     final = inc.finish(sent)
     assert final.name.endswith(".tar.gz") and len(final.name.encode()) <= 255
     assert final.read_bytes() == data

@@ -1,7 +1,13 @@
-"""The ICE rung: two IceSessions in one process on loopback (aiortc ICE + DTLS + SCTP).
+"""The ICE rung: two ICE sessions in one process on loopback, with either implementation.
 
-aioice skips 127.0.0.1 when gathering (perf-anchors.md "Network isolation"); IceSession takes
-``host_addresses=["127.0.0.1"]`` instead of a global monkeypatch.
+The tests of the data channel's contract run for each implementation (aiortc, and native:
+libdatachannel through aiolibdatachannel) and across them (a native initiator with an aiortc
+responder and the reverse): tests/ice/backends.py ``PAIRS``.  What only one stack has (aiortc's
+delayed SACK, relay hold and end-of-candidates grace) is tested on that stack.
+
+aioice skips 127.0.0.1 when gathering (perf-anchors.md "Network isolation") and libjuice
+gathers every interface but loopback; both take ``host_addresses=["127.0.0.1"]`` instead of a
+global monkeypatch.
 
 Races (a slow gathering, the end-of-candidates grace, late trickle, the relay hold) are decided
 by the test through :class:`~jinglefs.ice.channel.IceHooks`, never by sleeping.
@@ -25,6 +31,7 @@ from slixmpp.exceptions import IqTimeout
 
 from jinglefs.errors import CandidatesFailed, StreamClosed, TransportError
 from jinglefs.events import PathKind
+from jinglefs.ice.backend import IceBackend
 from jinglefs.ice.channel import BUFFER_LIMIT, IceDataChannelStream, IceHooks, IceSession
 from jinglefs.ice.protocol import (
     DtlsFingerprint,
@@ -36,6 +43,7 @@ from jinglefs.ice.servers import fetch_ice_servers, parse_services, pick_ice_ser
 from jinglefs.jingle.transport import parse_transport
 from jinglefs.streams import ByteStream
 from jinglefs.xmpp.connection import XmppConnection
+from tests.ice.backends import BACKENDS, PAIRS, native_module, needs_native, session_class
 from tests.servers.coturn import CoturnServer
 from tests.servers.prosody import ProsodyServer
 
@@ -88,23 +96,46 @@ def make_pair(**kwargs: object) -> tuple[IceSession, IceSession]:
     return IceSession(initiator=True, **a_kw), IceSession(initiator=False, **a_kw)  # type: ignore[arg-type]
 
 
-async def negotiate(a: IceSession, b: IceSession) -> None:
+def make_sessions(pair: tuple[str, str], **kwargs: Any) -> tuple[IceBackend, IceBackend]:
+    """An initiator and a responder of the given implementations ("aiortc"/"native")."""
+    a_kw = {"host_addresses": LO, **kwargs}
+    return (session_class(pair[0])(initiator=True, **a_kw),
+            session_class(pair[1])(initiator=False, **a_kw))
+
+
+async def negotiate(a: IceBackend, b: IceBackend) -> None:
     """session-initiate (a -> b), session-accept (b -> a); the responder reads the offer first."""
     await b.add_remote(await a.gather())
     await a.add_remote(await b.gather())
 
 
 async def connect_pair(
-    a: IceSession, b: IceSession, timeout: float = 10.0
-) -> tuple[IceDataChannelStream, IceDataChannelStream]:
+    a: IceBackend, b: IceBackend, timeout: float = 10.0
+) -> tuple[Any, Any]:
     await negotiate(a, b)
     sa, sb = await asyncio.gather(a.connect(timeout), b.connect(timeout))
     return sa, sb
 
 
+async def close_all(*sessions: IceBackend) -> None:
+    """Every socket released (a native sender keeps its connection until the peer is done)."""
+    for s in sessions:
+        await s.close()
+
+
+def tx_stream_id(stream: Any) -> int:
+    """The SCTP stream id of the channel a stream writes into (either implementation)."""
+    tx = stream._tx
+    return int(tx.id if isinstance(stream, IceDataChannelStream) else tx.stream_id)
+
+
+def rx_channel(stream: Any) -> Any:
+    return stream._rx_channel if isinstance(stream, IceDataChannelStream) else stream._rx
+
+
 async def pump(
-    sender: IceDataChannelStream,
-    receiver: IceDataChannelStream,
+    sender: ByteStream,
+    receiver: ByteStream,
     data: bytes,
     write_size: int = 100_000,
 ) -> bytes:
@@ -126,27 +157,32 @@ async def pump(
     return received
 
 
+@pytest.mark.parametrize("pair", PAIRS)
 @pytest.mark.parametrize("size", [1, 4095, 65537, 3_000_001])
-async def test_file_transfer_sha256(size: int) -> None:
-    a, b = make_pair()
+async def test_file_transfer_sha256(size: int, pair: tuple[str, str]) -> None:
+    a, b = make_sessions(pair)
     sa, sb = await connect_pair(a, b)
     assert isinstance(sa, ByteStream) and isinstance(sb, ByteStream)
+    assert (a.implementation, b.implementation) == tuple(
+        "libdatachannel" if p == "native" else p for p in pair)
     data = os.urandom(size)
     got = await pump(sa, sb, data)
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
     await sa.aclose()
     assert await sb.receive(10) == b""  # the sender's channel closed: end of stream
     await sb.aclose()
+    await close_all(a, b)
 
 
-async def test_payloads_through_xml() -> None:
+@pytest.mark.parametrize("pair", PAIRS)
+async def test_payloads_through_xml(pair: tuple[str, str]) -> None:
     # What the Jingle driver does: to_element() -> stanza text -> parse_transport().
     def wire(p: WebRtcDataChannelTransport) -> WebRtcDataChannelTransport:
         parsed = parse_transport(ET.fromstring(ET.tostring(p.to_element(), encoding="unicode")))
         assert isinstance(parsed, WebRtcDataChannelTransport) and parsed == p
         return parsed
 
-    a, b = make_pair()
+    a, b = make_sessions(pair)
     await b.add_remote(wire(await a.gather()))
     await a.add_remote(wire(await b.gather()))
     sa, sb = await asyncio.gather(a.connect(10), b.connect(10))
@@ -154,32 +190,41 @@ async def test_payloads_through_xml() -> None:
     assert await pump(sa, sb, data) == data
     await sa.aclose()
     await sb.aclose()
+    await close_all(a, b)
 
 
-async def test_conversations_message_size_and_limits() -> None:
+@pytest.mark.parametrize("pair", PAIRS)
+async def test_conversations_message_size_and_limits(pair: tuple[str, str]) -> None:
     # Conversations sends 4096-byte messages; the peer's max-message-size caps ours.
-    a, b = make_pair(message_size=4096)
+    a, b = make_sessions(pair, message_size=4096)
     sa, sb = await connect_pair(a, b)
-    assert sa.message_size == 4096
-    assert sa._tx.label == "test" and sa._tx.protocol == "xmpp-jingle"
+    assert sa.message_size == 4096 and sb.message_size == 4096
+    for s in (sa, sb):  # docs/protocol.md §6.5: Conversations' label and sub-protocol
+        assert (s._tx.label, s._tx.protocol) == ("test", "xmpp-jingle")
+        assert (rx_channel(s).label, rx_channel(s).protocol) == ("test", "xmpp-jingle")
     data = os.urandom(300_000)
     assert await pump(sa, sb, data, write_size=300_000) == data
     await sa.aclose()
     await sb.aclose()
+    await close_all(a, b)
 
 
-async def test_both_directions_each_side_writes_its_own_channel() -> None:
-    a, b = make_pair()
+@pytest.mark.parametrize("pair", PAIRS)
+async def test_both_directions_each_side_writes_its_own_channel(pair: tuple[str, str]) -> None:
+    a, b = make_sessions(pair)
     sa, sb = await connect_pair(a, b)
     ab, ba = os.urandom(500_000), os.urandom(400_000)
     got_b, got_a = await asyncio.gather(pump(sa, sb, ab), pump(sb, sa, ba))
     assert (got_b, got_a) == (ab, ba)
     # Each side writes into its own channel and reads from the one the peer announced.
-    assert sa._rx_channel is not None and sa._rx_channel.id != sa._tx.id
-    assert sa._tx.id is not None and sb._tx.id is not None
-    assert sa._tx.id % 2 != sb._tx.id % 2  # RFC 8832 §6: DTLS client even, server odd
+    assert rx_channel(sa) is not None and rx_channel(sb) is not None
+    assert tx_stream_id(sa) != tx_stream_id(sb)
+    # RFC 8832 §6: the DTLS client (the responder, setup active) takes even ids, the
+    # server odd ones.
+    assert (tx_stream_id(sa) % 2, tx_stream_id(sb) % 2) == (1, 0)
     await sa.aclose()
     await sb.aclose()
+    await close_all(a, b)
 
 
 async def test_back_pressure_keeps_buffered_amount_bounded() -> None:
@@ -199,6 +244,30 @@ async def test_back_pressure_keeps_buffered_amount_bounded() -> None:
     assert 0 < peak <= BUFFER_LIMIT
     await sa.aclose()
     await sb.aclose()
+
+
+@needs_native
+async def test_native_back_pressure_keeps_libdatachannel_queue_bounded() -> None:
+    # send() waits while libdatachannel queues data (usrsctp's buffer is full), so at most
+    # one message waits in libdatachannel whatever the writer hands over.
+    a, b = make_sessions(("native", "native"))
+    sa, sb = await connect_pair(a, b)
+    tx = sa._tx
+    peak = 0
+    original = tx.send
+
+    async def spy(data: bytes, **kw: Any) -> None:
+        nonlocal peak
+        await original(data, **kw)
+        peak = max(peak, tx.buffered_amount)
+
+    tx.send = spy
+    data = os.urandom(8_000_000)
+    assert await pump(sa, sb, data, write_size=len(data)) == data
+    assert 0 < peak <= sa.message_size
+    await sa.aclose()
+    await sb.aclose()
+    await close_all(a, b)
 
 
 @pytest.mark.parametrize("delayed", [False, True])
@@ -272,8 +341,34 @@ async def test_selected_pair_and_roles() -> None:
     await sb.aclose()
 
 
-async def test_offer_with_setup_active_makes_responder_passive() -> None:
-    a, b = make_pair()
+@needs_native
+async def test_native_selected_pair_and_roles() -> None:
+    a, b = make_sessions(("native", "native"))
+    assert a.selected_pair() is None
+    await negotiate(a, b)
+    offer, answer = a.local_payload(), b.local_payload()
+    # RFC 5763 §5: the offerer says actpass, the answerer active (it becomes the DTLS client).
+    assert offer.fingerprint is not None and offer.fingerprint.setup == "actpass"
+    assert answer.fingerprint is not None and answer.fingerprint.setup == "active"
+    assert (offer.sctp_port, offer.max_message_size) == (5000, 262144)
+    # libjuice gathers no loopback address; the one asked for is announced on its socket.
+    assert [(c.ip, c.type) for c in offer.candidates] == [("127.0.0.1", "host")]
+    sa, sb = await asyncio.gather(a.connect(10), b.connect(10))
+    pa, pb = a.selected_pair(), b.selected_pair()
+    assert pa is not None and pb is not None
+    assert pa.path is PathKind.ICE_DIRECT and pb.path is PathKind.ICE_DIRECT
+    assert pa.local_address == pb.remote_address and pa.remote_address == pb.local_address
+    assert pa.detail.startswith("host 127.0.0.1:") and pb.detail.startswith("host 127.0.0.1:")
+    assert tx_stream_id(sa) % 2 == 1 and tx_stream_id(sb) % 2 == 0  # server odd, client even
+    await sa.aclose()
+    await sb.aclose()
+    await close_all(a, b)
+
+
+@pytest.mark.parametrize("responder", BACKENDS)
+async def test_offer_with_setup_active_makes_responder_passive(responder: str) -> None:
+    a = IceSession(initiator=True, host_addresses=LO)
+    b = session_class(responder)(initiator=False, host_addresses=LO)
     offer = await a.gather()
     assert offer.fingerprint is not None
     a._local_setup = "active"  # a peer that insists on being the DTLS client
@@ -284,27 +379,32 @@ async def test_offer_with_setup_active_makes_responder_passive() -> None:
     await a.add_remote(answer)
     a._dtls_client = lambda remote: True  # type: ignore[method-assign]
     sa, sb = await asyncio.gather(a.connect(10), b.connect(10))
-    assert b._dtls is not None and b._dtls._role == "server"
+    assert tx_stream_id(sb) % 2 == 1  # the responder is the DTLS server (RFC 8832 §6)
     assert await pump(sa, sb, b"hello") == b"hello"
+    assert await pump(sb, sa, b"back") == b"back"
     await sa.aclose()
     await sb.aclose()
+    await close_all(a, b)
 
 
-async def test_concurrent_gather_gathers_once() -> None:
-    a = IceSession(initiator=True, host_addresses=LO)
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_concurrent_gather_gathers_once(backend: str) -> None:
+    a = session_class(backend)(initiator=True, host_addresses=LO)
     first, second = await asyncio.gather(a.gather(), a.gather())
     assert first == second and len(first.candidates) == 1
     await a.close()
 
 
-async def test_close_while_gathering() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_close_while_gathering(backend: str) -> None:
     gathering, never = asyncio.Event(), asyncio.Event()
 
     async def gate() -> None:
         gathering.set()
         await never.wait()  # a STUN server that does not answer
 
-    a = IceSession(initiator=True, host_addresses=LO, hooks=IceHooks(gather_gate=gate))
+    a = session_class(backend)(initiator=True, host_addresses=LO,  # type: ignore[call-arg]
+                               hooks=IceHooks(gather_gate=gate))
     task = asyncio.ensure_future(a.gather())
     await gathering.wait()
     await a.close()
@@ -325,9 +425,11 @@ def tamper(payload: WebRtcDataChannelTransport) -> WebRtcDataChannelTransport:
     return replace(payload, ice=replace(payload.ice, fingerprint=bad))
 
 
+@pytest.mark.parametrize("pair", PAIRS)
 @pytest.mark.parametrize("victim", ["initiator", "responder"])
-async def test_tampered_fingerprint_fails_cleanly_without_data(victim: str) -> None:
-    a, b = make_pair()
+async def test_tampered_fingerprint_fails_cleanly_without_data(
+        victim: str, pair: tuple[str, str]) -> None:
+    a, b = make_sessions(pair)
     offer = await a.gather()
     await b.add_remote(tamper(offer) if victim == "responder" else offer)
     answer = await b.gather()
@@ -342,18 +444,20 @@ async def test_tampered_fingerprint_fails_cleanly_without_data(victim: str) -> N
     )
     # The other side (its own check passed) gets no stream either: no byte can flow.
     assert isinstance(other, TransportError)
-    assert a._closed and b._closed
+    assert a._closed and b._closed  # type: ignore[attr-defined]
 
 
-async def test_peer_that_never_answers_fails_bounded() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_peer_that_never_answers_fails_bounded(backend: str) -> None:
     # A UDP socket that swallows every check: aioice alone would retry for ~64 s.  The
     # end-of-candidates grace never expires (the test holds its timer), so only connect()'s
-    # timeout can end the attempt.
+    # timeout can end the attempt.  (libjuice has no grace: the same.)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         port = silent.getsockname()[1]
         timers = ManualTimers()
-        a = IceSession(initiator=True, host_addresses=LO, hooks=IceHooks(call_later=timers))
+        a = session_class(backend)(initiator=True, host_addresses=LO,  # type: ignore[call-arg]
+                                   hooks=IceHooks(call_later=timers))
         b = IceSession(initiator=False, host_addresses=LO)
         await b.gather()
         answer = b.local_payload()
@@ -367,9 +471,10 @@ async def test_peer_that_never_answers_fails_bounded() -> None:
             async with asyncio.timeout(BOUND):
                 await a.connect(timeout=0.2)
         assert str(info.value) == "no ICE candidate pair answered within 0.2 s"
-        assert a._closed
-        [grace] = timers.armed
-        assert grace.cancelled  # by connect() when it gave up, never fired
+        assert a._closed  # type: ignore[attr-defined]
+        if backend == "aiortc":
+            [grace] = timers.armed
+            assert grace.cancelled  # by connect() when it gave up, never fired
         await b.close()
 
 
@@ -435,21 +540,23 @@ async def test_grace_restarts_while_the_peer_trickles() -> None:
         await sb.aclose()
 
 
-async def test_bogus_candidates_are_ignored() -> None:
-    a, b = make_pair()
+@pytest.mark.parametrize("pair", PAIRS)
+async def test_bogus_candidates_are_ignored(pair: tuple[str, str]) -> None:
+    a, b = make_sessions(pair)
     await negotiate(a, b)
     answer = b.local_payload()
     junk = (
         IceCandidate(2, "9", "127.0.0.1", 9, 1, "host", id="rtcp"),  # component 2
-        IceCandidate(1, "9", "127.0.0.1", 9, 1, "prflx", id="p"),  # aioice learns these itself
+        IceCandidate(1, "9", "127.0.0.1", 9, 1, "prflx", id="p"),  # learnt from the checks
         answer.candidates[0],  # duplicate address
     )
     await a.add_remote(answer.trickle(junk))
-    assert len(a.remote_candidates) == len(answer.candidates)
+    assert a.remote_candidates == answer.candidates
     sa, sb = await asyncio.gather(a.connect(10), b.connect(10))
     assert await pump(sb, sa, b"x" * 1000) == b"x" * 1000
     await sa.aclose()
     await sb.aclose()
+    await close_all(a, b)
 
 
 async def test_trickled_candidates_after_accept() -> None:
@@ -479,18 +586,46 @@ async def test_trickled_candidates_after_accept() -> None:
     await sb.aclose()
 
 
-async def test_first_payload_must_carry_credentials_and_fingerprint() -> None:
-    a, b = make_pair()
+@pytest.mark.parametrize("pair", PAIRS)
+async def test_candidates_trickled_one_by_one_after_accept(pair: tuple[str, str]) -> None:
+    # Conversations-shaped: session-initiate and session-accept carry no candidates; the
+    # responder's follow one transport-info each once both connect()s run, and only the
+    # initiator learns any, so the connection can only come from the trickled ones.
+    def bare(p: WebRtcDataChannelTransport) -> WebRtcDataChannelTransport:
+        return replace(p, ice=replace(p.ice, candidates=()))
+
+    a, b = make_sessions(pair)
+    await b.add_remote(bare(await a.gather()))
+    answer = await b.gather()
+    await a.add_remote(bare(answer))
+    connecting = asyncio.gather(a.connect(BOUND), b.connect(BOUND))
+    assert a.selected_pair() is None
+    for c in answer.candidates:
+        await a.add_remote(answer.trickle((c,)))
+    sa, sb = await connecting
+    assert a.remote_candidates == answer.candidates and b.remote_candidates == ()
+    assert await pump(sa, sb, b"late") == b"late"
+    await sa.aclose()
+    await sb.aclose()
+    await close_all(a, b)
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+async def test_first_payload_must_carry_credentials_and_fingerprint(
+        pair: tuple[str, str]) -> None:
+    a, b = make_sessions(pair)
+    other = session_class(pair[0])(initiator=True, host_addresses=LO)
+    await b.add_remote(await other.gather())  # b answers another offer
     answer = await b.gather()
     with pytest.raises(TransportError) as info:
         await a.add_remote(answer.trickle(answer.candidates))
     assert str(info.value) == "the peer's ICE transport lacks ufrag, pwd or fingerprint"
-    await a.close()
-    await b.close()
+    await close_all(a, b, other)
 
 
-async def test_send_after_close_raises() -> None:
-    a, b = make_pair()
+@pytest.mark.parametrize("pair", PAIRS)
+async def test_send_after_close_raises(pair: tuple[str, str]) -> None:
+    a, b = make_sessions(pair)
     sa, sb = await connect_pair(a, b)
     await sb.aclose()
     # Nobody acknowledges any more: send() blocks once BUFFER_LIMIT is reached, until the
@@ -500,6 +635,7 @@ async def test_send_after_close_raises() -> None:
             while True:
                 await sa.send(b"x" * 70000)
     await sa.aclose()
+    await close_all(a, b)
 
 
 # ------------------------------------------------------------------ TURN (coturn on loopback)
@@ -528,6 +664,46 @@ async def test_relay_only_through_coturn(coturn: CoturnServer) -> None:
     assert hashlib.sha256(await pump(sa, sb, data)).digest() == hashlib.sha256(data).digest()
     await sa.aclose()
     await sb.aclose()
+
+
+@needs_native
+async def test_native_relays_through_coturn_over_udp(coturn: CoturnServer) -> None:
+    # libjuice allocates on coturn over UDP (TURN REST credentials) and relays through it.
+    # libjuice has no relay-only mode (jinglefs/ice/backend.py), so each side announces only
+    # its relay candidate: the initiator's checks go to the responder's allocation, and the
+    # responder answers from it, so the initiator's pair ends on coturn.
+    def relays(p: WebRtcDataChannelTransport) -> WebRtcDataChannelTransport:
+        kept = tuple(c for c in p.candidates if c.type == "relay")
+        assert kept and all(c.ip == coturn.host for c in kept)
+        return replace(p, ice=replace(p.ice, candidates=kept))
+
+    a, b = make_sessions(("native", "native"), servers=turn_servers(coturn))
+    await b.add_remote(relays(await a.gather()))
+    answer = relays(await b.gather())
+    await a.add_remote(answer)
+    sa, sb = await asyncio.gather(a.connect(15), b.connect(15))
+    pair = a.selected_pair()
+    assert pair is not None and pair.path is PathKind.ICE_RELAY
+    assert pair.remote_type == "relay" and pair.remote_address in {
+        (c.ip, c.port) for c in answer.candidates}
+    data = os.urandom(1_000_000)
+    assert hashlib.sha256(await pump(sa, sb, data)).digest() == hashlib.sha256(data).digest()
+    await sa.aclose()
+    await sb.aclose()
+    await close_all(a, b)
+
+
+@needs_native
+async def test_native_ignores_turn_over_tcp(coturn: CoturnServer) -> None:
+    # What backend.choose_implementation relies on: libjuice relays over UDP only, so a TURN
+    # server given over TCP yields no relay candidate (aiortc is chosen for such servers).
+    native = native_module()
+    tcp = replace(turn_servers(coturn), stun_host=None, turn_transport="tcp")
+    assert native._ice_servers(tcp) == []  # nothing libjuice could use
+    a = session_class("native")(initiator=True, host_addresses=LO, servers=tcp)
+    offer = await a.gather()
+    assert [c.type for c in offer.candidates] == ["host"]
+    await a.close()
 
 
 async def _late_direct(turn: CoturnServer, *, hold: bool) -> PathKind:
@@ -627,6 +803,7 @@ def test_extdisco_prosody_answer() -> None:
         turn_transport="tcp",  # tcp preferred: it also relays when UDP is blocked
         turn_ssl=False,
         turn_expires=datetime(2026, 11, 22, 6, 22, 38, tzinfo=UTC),
+        turn_also_udp_port=3478,  # the same server over UDP: what the native stack can use
     )
 
 
@@ -680,6 +857,7 @@ async def test_extdisco_from_prosody_then_relay_transfer(
     assert sa_servers is not None and sb_servers is not None
     assert (sa_servers.turn_host, sa_servers.turn_port) == (coturn.host, coturn.port)
     assert sa_servers.turn_transport == "tcp" and sa_servers.turn_expires is not None
+    assert sa_servers.turn_udp_port == coturn.port  # announced over UDP as well
     assert (sa_servers.stun_host, sa_servers.stun_port) == (coturn.host, coturn.port)
     # The credentials Prosody minted are accepted by coturn: relay-only ICE connects.
     a = IceSession(initiator=True, host_addresses=LO, servers=sa_servers, relay_only=True)

@@ -222,8 +222,8 @@ def test_drop_on_a_contact_sends_the_file_for_real(gui: Gui, prosody: ProsodySer
     # The roster name Prosody gave bob, and the device the app picked for the bare JID.
     assert gui.cell(row, COL.CONTACT) == "bob (gui-e2e)"
     assert gui.cell(row, COL.PROGRESS) == human_size(SIZE)
-    # Only the receiver can check the checksum, so a sent file is "Done" without the tick.
-    assert gui.cell(row, COL.STATUS) == "Done (not verified)"
+    # bob (jinglefs) checked the checksum and confirmed it (docs/protocol.md §5.8).
+    assert gui.cell(row, COL.STATUS) == "Done, verified ✓"
     path: PathKind = seen["bob_path"]
     assert rec.path_kind is path
     assert gui.cell(row, COL.PATH) == path.label

@@ -155,7 +155,8 @@ def test_dropping_files_and_a_folder_on_a_contact_sends_them(qtbot: Any, run: Ru
     call = app.client.sent[0]
     assert call.recipient == "alice@example.org"
     assert call.paths == [a, folder]
-    assert {app.cell(r, COL.FILE) for r in range(2)} == {"a.txt", "album"}
+    # a folder is sent as its files, named with their folder (as the real client does)
+    assert {app.cell(r, COL.FILE) for r in range(2)} == {"a.txt", "album/1.jpg"}
     assert app.cell(0, COL.PATH) == PathKind.S5B_DIRECT.label
     assert app.cell(0, COL.ENCRYPTION) == "No"
     assert app.window.message.text() == ""

@@ -77,6 +77,7 @@ class AccountDialog(QDialog):
         self.ca_file = QLineEdit()
         self.ca_file.setPlaceholderText("only for servers with a self-signed certificate")
         browse = QPushButton("Browse…")
+        browse.setAutoDefault(False)  # Enter in a field never opens the file dialog
         browse.clicked.connect(self._browse_ca)
         ca_row = QHBoxLayout()
         ca_row.addWidget(self.ca_file, 1)
@@ -100,7 +101,6 @@ class AccountDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.connect_button = self.buttons.addButton(
             "&Connect", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.connect_button.setDefault(True)
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
 
@@ -109,6 +109,9 @@ class AccountDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
+        # Enter in any field (the password above all) presses Connect: the default button
+        # only counts once the button is inside the dialog, so it is set here.
+        self.connect_button.setDefault(True)
 
         if initial is not None:
             self.jid.setText(initial.jid)

@@ -1,4 +1,8 @@
-"""The main window: contacts on the left (drop targets), transfers on the right."""
+"""The main window: contacts on the left (drop targets), transfers on the right.
+
+In a narrow window (under :data:`NARROW_WIDTH`) the contacts go above the transfers, so
+each transfer's status stays readable.  Quitting while transfers run asks first.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -40,7 +44,14 @@ from ..bridge import (
 )
 from ..files import DroppedItem, check_items
 from ..models import ContactModel, TransferListModel, dot_icon
-from ..notify import Notifier, NullNotifier
+from ..notify import (
+    ACCEPT_ACTION,
+    DECLINE_ACTION,
+    DEFAULT_ACTION,
+    ActionNotifier,
+    Notifier,
+    NullNotifier,
+)
 from ..records import TransferRecord
 from ..storage import ACCEPT, DECLINE, History, Preferences, decide
 from ..text import bare_jid, human_size, resource_of, safe_text
@@ -52,6 +63,10 @@ from .transfers_view import TransfersPanel
 
 _STATE_COLORS = {ONLINE: "#3a9d23", CONNECTING: "#d8a100", LOST: "#b3261e",
                  AUTH_FAILED: "#b3261e"}
+#: Below this window width the contacts go above the transfers.
+NARROW_WIDTH = 700
+#: The narrowest the window gets (the layout fits it in the narrow arrangement).
+MIN_WIDTH = 380
 
 
 def _pick_files(parent: QWidget) -> list[str]:
@@ -125,6 +140,8 @@ class MainWindow(QMainWindow):
         self._told_about_tray = False
         self._connection_message = ""
         self._quitting = False
+        #: The "Quit while transfers run?" question, while it is open.
+        self.quit_prompt: QMessageBox | None = None
         #: Replaced by tests; the defaults open the desktop's file dialogs.
         self.pick_files: Callable[[QWidget], list[str]] = _pick_files
         self.pick_folder: Callable[[QWidget], list[str]] = _pick_folder
@@ -157,7 +174,10 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.transfers)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
         splitter.setSizes([310, 970])
+        self.splitter = splitter
+        self.setMinimumSize(MIN_WIDTH, 420)
 
         self.message = MessageBar()
         central = QWidget()
@@ -297,6 +317,7 @@ class MainWindow(QMainWindow):
         def done() -> None:
             dlg.apply()
             spawn(run_io(self.prefs.save))
+            self.bridge.set_resource(self.prefs.resource)  # a new device name reconnects
 
         dlg.accepted.connect(done)
         dlg.show()
@@ -394,6 +415,9 @@ class MainWindow(QMainWindow):
         first = safe_text(files[0].name, 60) if files else "(nothing)"
         what = first if len(files) == 1 else f"{first} and {len(files) - 1} more"
         total = human_size(sum(f.size for f in files))
+        title = (f"{who} wants to send you a file" if len(files) == 1
+                 else f"{who} wants to send you {len(files)} files")
+        body = (f"{what} ({total}, {safe_text(files[0].media_type, 40)})" if files else "")
         if decision == DECLINE:
             spawn(self._decline(offer))
             self.message.show_text(f"Declined {what} ({total}) from {safe_text(offer.peer)}: "
@@ -410,10 +434,38 @@ class MainWindow(QMainWindow):
         self.offer_dialogs.append(dlg)
         dlg.show()
         dlg.raise_()
-        self.notifier.notify(f"{who} wants to send you a file" if len(files) == 1
-                             else f"{who} wants to send you {len(files)} files",
-                             f"{what} ({total}, {safe_text(files[0].media_type, 40)})"
-                             if files else "")
+        self._notify_offer(dlg, offer, title, body)
+
+    def _notify_offer(self, dlg: OfferDialog, offer: OfferLike, title: str,
+                      body: str) -> None:
+        """The desktop notification for an offer the dialog asks about; with Accept and
+        Decline buttons where the notification server shows actions."""
+        prompt = None
+        if isinstance(self.notifier, ActionNotifier) and self.notifier.supports_actions:
+            actions = [(DEFAULT_ACTION, "Show")]
+            if offer.from_contact:  # a stranger's offer is answered in the dialog only
+                actions.append((ACCEPT_ACTION, "Accept"))
+            actions.append((DECLINE_ACTION, "Decline"))
+            prompt = self.notifier.ask(title, body, actions,
+                                       lambda key: self._offer_action(dlg, offer, key))
+        if prompt is None:
+            self.notifier.notify(title, body)
+            return
+        dlg.finished.connect(lambda _r: prompt.close())  # answered in the dialog
+
+    def _offer_action(self, dlg: OfferDialog, offer: OfferLike, key: str) -> None:
+        """A button of the offer's notification: the same as the dialog's own buttons."""
+        if dlg not in self.offer_dialogs:
+            return  # already answered
+        if key == ACCEPT_ACTION and offer.from_contact and dlg.accept_button.isEnabled():
+            dlg.accept_button.click()  # into the default folder, by the dialog's rules
+        elif key == DECLINE_ACTION:
+            dlg.reject()
+        else:  # the notification itself was clicked, or Accept needs the dialog
+            self.show_and_raise()
+            dlg.show()
+            dlg.raise_()
+            dlg.activateWindow()
 
     def _forget_dialog(self, dlg: OfferDialog) -> None:
         if dlg in self.offer_dialogs:
@@ -476,9 +528,51 @@ class MainWindow(QMainWindow):
             self.message.show_text(f"To send {len(files)} item(s), select a contact and use "
                                    "Send file…, or drop them on the contact.")
 
+    def running_transfers(self) -> list[TransferRecord]:
+        """Transfers of this run that have not ended (quitting would stop them)."""
+        return [r for r in self.transfers_model.records() if r.live and not r.is_finished]
+
     def request_quit(self) -> None:
+        """Quit (menu, tray, Ctrl+Q, closing the window without a tray); while transfers
+        run, ask first: Quit or Keep running."""
+        if not self._quitting and self.running_transfers():
+            self._ask_before_quitting()
+            return
+        self._quit_now()
+
+    def _quit_now(self) -> None:
         self._quitting = True
+        if self.quit_prompt is not None:
+            self.quit_prompt.close()
         self.quitRequested.emit()
+
+    def _ask_before_quitting(self) -> None:
+        if self.quit_prompt is not None:
+            self.quit_prompt.show()
+            self.quit_prompt.raise_()
+            return
+        if not self.isVisible():  # asked from the tray: show what is running
+            self.show_and_raise()
+        n = len(self.running_transfers())
+        box = QMessageBox(QMessageBox.Icon.Question, f"Quit {APP_NAME}?",
+                          "1 transfer is still running." if n == 1
+                          else f"{n} transfers are still running.", parent=self)
+        box.setInformativeText("Quitting stops them, and the other side is told they were "
+                               f"cancelled. Keep {APP_NAME} running to let them finish.")
+        quit_button = box.addButton("&Quit", QMessageBox.ButtonRole.DestructiveRole)
+        keep_button = box.addButton("&Keep running", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep_button)
+        box.setEscapeButton(keep_button)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered() -> None:
+            self.quit_prompt = None
+            if box.clickedButton() is quit_button:
+                self._quit_now()
+
+        box.finished.connect(lambda _r: answered())
+        self.quit_prompt = box
+        box.open()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.tray_available and self.prefs.close_to_tray and not self._quitting:
@@ -490,8 +584,34 @@ class MainWindow(QMainWindow):
                                      "Files can still be received. Use the tray icon to open "
                                      "the window or quit.")
             return
+        if not self._quitting and self.running_transfers():
+            event.ignore()  # the window stays until the user says Quit
+            self._ask_before_quitting()
+            return
         event.accept()
         self.request_quit()
+
+    # -- narrow windows ---------------------------------------------------------------
+    @property
+    def narrow(self) -> bool:
+        return self.splitter.orientation() == Qt.Orientation.Vertical
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._arrange(event.size().width())
+        super().resizeEvent(event)
+
+    def _arrange(self, width: int) -> None:
+        """Contacts beside the transfers, or above them when the window is narrow."""
+        narrow = width < NARROW_WIDTH
+        if narrow == self.narrow:
+            return
+        if narrow:
+            self.splitter.setOrientation(Qt.Orientation.Vertical)
+            height = max(self.splitter.height(), 300)
+            self.splitter.setSizes([height // 3, height - height // 3])
+        else:
+            self.splitter.setOrientation(Qt.Orientation.Horizontal)
+            self.splitter.setSizes([310, max(width - 310, 300)])
 
     def _about(self) -> None:
         from jinglefs import __version__

@@ -1,4 +1,8 @@
-"""The accept dialog for an incoming offer: who, what, how big; Accept / Accept as… / Decline."""
+"""The accept dialog for an incoming offer: who, what, how big; Accept / Accept as… / Decline.
+
+One offer is one action of the sender (docs/protocol.md §3.5): a folder of 6 files is one
+dialog listing the 6 files (with their folders) and the total size, answered once for all.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ from jinglefs.api import OfferLike
 from ..text import bare_jid, human_size, resource_of, safe_text
 
 MB = 1024 * 1024
+#: File rows the list shows before it scrolls.
+MAX_ROWS = 8
 
 
 def _label(text: str) -> QLabel:
@@ -104,8 +110,16 @@ class OfferDialog(QDialog):
                 item.setToolTip(2, safe_text(f.desc, 300))
             self.files.addTopLevelItem(item)
         self.files.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.files.setMaximumHeight(40 + 24 * min(count, 6))
+        self.files.setMaximumHeight(40 + 24 * min(count, MAX_ROWS))
         layout.addWidget(self.files)
+        folders = sorted({f.name.rsplit("/", 1)[0] for f in files if "/" in f.name})
+        total_text = f"{count} file{'s' if count != 1 else ''}, {human_size(total)} in total"
+        if folders:
+            total_text += (f", in {len(folders)} folder{'s' if len(folders) != 1 else ''}"
+                           " (kept as they are, inside the folder you choose)")
+        self.total_label = _label(total_text)
+        self.total_label.setAccessibleName("Total size")
+        layout.addWidget(self.total_label)
 
         self.dest_label = _label(self._dest_text())
         layout.addWidget(self.dest_label)

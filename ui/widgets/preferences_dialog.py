@@ -1,7 +1,9 @@
-"""Preferences: where files go, what to do with strangers, the auto-accept rules."""
+"""Preferences: where files go, what to do with strangers, the auto-accept rules, and this
+install's device name on the account (the XMPP resource)."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,6 +20,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from jinglefs.jid import JidError, check_resource
 
 from ..storage import STRANGERS_ASK, STRANGERS_DECLINE, Preferences
 from ..text import human_size, safe_text
@@ -49,6 +53,17 @@ class PreferencesDialog(QDialog):
                                       "tray (stock GNOME) quit when the window closes.")
         self.close_to_tray.setChecked(prefs.close_to_tray)
 
+        self.resource = QLineEdit(prefs.resource)
+        self.resource.setAccessibleName("Device name")
+        self.resource.setToolTip(
+            "How this computer appears on your account (the XMPP resource). Every jinglefs "
+            "app and command on one account needs its own, so that they all stay online "
+            "together. Changing it reconnects.")
+        self.resource_error = QLabel("")
+        self.resource_error.setTextFormat(Qt.TextFormat.PlainText)
+        self.resource_error.setStyleSheet("color: #b3261e;")
+        self.resource_error.hide()
+
         self.rules = QListWidget()
         self.rules.setAccessibleName("Always accept from")
         for jid, limit in sorted(prefs.auto_accept.items()):
@@ -62,6 +77,8 @@ class PreferencesDialog(QDialog):
         form.addRow("Save received files in:", row)
         form.addRow("Files from people not in my contacts:", self.strangers)
         form.addRow("", self.close_to_tray)
+        form.addRow("&Device name:", self.resource)
+        form.addRow("", self.resource_error)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -89,10 +106,29 @@ class PreferencesDialog(QDialog):
         for item in self.rules.selectedItems():
             self.rules.takeItem(self.rules.row(item))
 
+    def resource_problem(self) -> str:
+        """Why the device name cannot be used (RFC 7622 §3.4), or ""."""
+        try:
+            check_resource(self.resource.text().strip())
+        except JidError as exc:
+            return f"Device name: {exc}."
+        return ""
+
+    def accept(self) -> None:
+        problem = self.resource_problem()
+        if problem:
+            self.resource_error.setText(problem)
+            self.resource_error.show()
+            self.resource.setFocus()
+            return
+        super().accept()
+
     def apply(self) -> None:
         """Copy the dialog's choices into the preferences (the caller saves them)."""
         self.prefs.download_dir = self.download_dir.text().strip()
         self.prefs.strangers = str(self.strangers.currentData())
         self.prefs.close_to_tray = self.close_to_tray.isChecked()
+        if not self.resource_problem():
+            self.prefs.resource = self.resource.text().strip()
         kept = {self.rules.item(i).data(256) for i in range(self.rules.count())}
         self.prefs.auto_accept = {j: v for j, v in self.prefs.auto_accept.items() if j in kept}

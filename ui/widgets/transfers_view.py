@@ -1,11 +1,27 @@
-"""The Transfers panel: a table with a progress column, actions and a details line."""
+"""The Transfers panel: a table with a progress column, actions and a details line.
+
+The table keeps each transfer's status readable however narrow the window: when the
+columns up to Status do not fit, the Contact column is hidden and the File and Progress
+columns give up width before the Status column does (:func:`fit_columns`); the buttons
+go on two rows.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRectF, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QPainter
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRectF,
+    Qt,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import QColor, QDesktopServices, QPainter, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -26,6 +42,7 @@ from jinglefs.events import Direction
 from ..models import FRACTION_ROLE, RECORD_ROLE, TransferListModel
 from ..records import TransferRecord
 from ..text import human_size, safe_text
+from ..totals import TotalProgress
 
 
 def open_path(path: str) -> bool:
@@ -69,6 +86,10 @@ class ProgressDelegate(QStyledItemDelegate):
         painter.restore()
 
 
+#: The ICE implementations the transport event names (jinglefs/ice/backend.py).
+ICE_STACKS = ("libdatachannel", "aiortc")
+
+
 def details_text(rec: TransferRecord) -> str:
     if rec.direction is Direction.SEND:
         head = f"{rec.display_name}: sent to {rec.display_peer}"
@@ -80,10 +101,51 @@ def details_text(rec: TransferRecord) -> str:
         lines.append(f"{where}: {safe_text(rec.local_path, 200)}")
     if rec.path_kind is not None:
         enc = "encrypted" if rec.encrypted else "not end-to-end encrypted"
-        detail = f" [{safe_text(rec.path_detail, 120)}]" if rec.path_detail else ""
-        lines.append(f"Path: {rec.path_kind.label}, {enc}{detail}")
+        # ICE names the stack that carried it last in the detail: "... (libdatachannel)".
+        pair, stack = rec.path_detail, ""
+        for name in ICE_STACKS:
+            if pair.endswith(f"({name})"):
+                pair, stack = pair[: -len(name) - 2].rstrip(), f" over {name}"
+        detail = f" [{safe_text(pair, 120)}]" if pair else ""
+        lines.append(f"Path: {rec.path_kind.label}{stack}, {enc}{detail}")
     lines.append(f"Status: {rec.status_text()}")
+    if rec.resumed_from > 0:
+        lines.append(f"Resumed at {rec.resumed_percent}%: {human_size(rec.resumed_from)} "
+                     "were already there from an earlier attempt")
+    when = rec.times_text()
+    if when:
+        lines.append(when)
     return "\n".join(lines)
+
+
+_M = TransferListModel
+#: Column widths at first start (the user may drag them; the panel remembers).
+COLUMN_WIDTHS: Mapping[int, int] = {
+    _M.FILE: 160, _M.CONTACT: 110, _M.PROGRESS: 130, _M.STATUS: 165, _M.WHEN: 105,
+    _M.SPEED: 130, _M.PATH: 175, _M.ENCRYPTION: 70}
+#: How narrow the File and Progress columns may get to leave the Status column its room.
+_FLOOR = {_M.FILE: 80, _M.PROGRESS: 70, _M.STATUS: 110}
+
+
+def fit_columns(available: int, wanted: Mapping[int, int]) -> tuple[frozenset[int],
+                                                                    dict[int, int]]:
+    """Which columns to hide and how wide the leading ones are so that the Status column
+    fits in ``available`` pixels: (hidden columns, widths of File, Contact, Progress,
+    Status).  Columns right of Status keep their width and scroll into view."""
+    lead = (_M.FILE, _M.CONTACT, _M.PROGRESS, _M.STATUS)
+    widths = {c: wanted[c] for c in lead}
+    hidden: set[int] = set()
+    if sum(widths.values()) > available:
+        hidden.add(_M.CONTACT)
+        del widths[_M.CONTACT]
+    deficit = sum(widths.values()) - available
+    for col in (_M.FILE, _M.PROGRESS, _M.STATUS):  # the status gives up width last
+        if deficit <= 0:
+            break
+        cut = min(deficit, max(0, widths[col] - _FLOOR[col]))
+        widths[col] -= cut
+        deficit -= cut
+    return frozenset(hidden), widths
 
 
 class TransfersPanel(QWidget):
@@ -109,10 +171,13 @@ class TransfersPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        m = TransferListModel
-        for col, width in ((m.FILE, 160), (m.CONTACT, 110), (m.PROGRESS, 130), (m.STATUS, 165),
-                           (m.SPEED, 130), (m.PATH, 175), (m.ENCRYPTION, 70)):
+        #: The widths the user wants (dragged); fit_columns may show less when narrow.
+        self.wanted_widths = dict(COLUMN_WIDTHS)
+        self._fitting = False
+        for col, width in COLUMN_WIDTHS.items():
             self.table.setColumnWidth(col, width)
+        header.sectionResized.connect(self._section_resized)
+        self.table.viewport().installEventFilter(self)
 
         self.cancel_button = QPushButton("&Cancel transfer")
         self.open_button = QPushButton("&Open file")
@@ -125,18 +190,24 @@ class TransfersPanel(QWidget):
         self.details.setMinimumHeight(self.fontMetrics().lineSpacing() * 4 + 8)
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
 
-        buttons = QHBoxLayout()
-        for b in (self.cancel_button, self.open_button, self.folder_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        buttons.addWidget(self.clear_button)
+        #: one row of buttons, or two when the panel is narrow (:meth:`set_compact`)
+        self._button_rows = (QHBoxLayout(), QHBoxLayout())
+        self.compact = True
+        self.set_compact(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         title = QLabel("<b>Transfers</b>")
         layout.addWidget(title)
+        #: per-file progress is in the rows; this is all running files together
+        self.totals = TotalProgress()
+        self.total_label = QLabel("")
+        self.total_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.total_label.setAccessibleName("Total progress")
+        layout.addWidget(self.total_label)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
-        layout.addLayout(buttons)
+        for row in self._button_rows:
+            layout.addLayout(row)
 
         self.cancel_button.clicked.connect(self._cancel)
         self.open_button.clicked.connect(self._open_file)
@@ -145,9 +216,62 @@ class TransfersPanel(QWidget):
         self.table.selectionModel().selectionChanged.connect(self.refresh)
         model.dataChanged.connect(self.refresh)
         model.rowsRemoved.connect(self.refresh)
+        model.rowsInserted.connect(self.refresh)
         model.modelReset.connect(self.refresh)
         self.table.doubleClicked.connect(self._open_file)
         self.refresh()
+
+    # -- narrow windows -------------------------------------------------------------------
+    def set_compact(self, compact: bool) -> None:
+        """Buttons on two rows (``compact``) or one."""
+        if compact == self.compact:
+            return
+        self.compact = compact
+        first, second = self._button_rows
+        for row in self._button_rows:
+            while row.count():
+                row.takeAt(0)
+        first.addWidget(self.cancel_button)
+        first.addWidget(self.open_button)
+        if compact:
+            first.addStretch(1)
+            second.addWidget(self.folder_button)
+            second.addStretch(1)
+            second.addWidget(self.clear_button)
+        else:
+            first.addWidget(self.folder_button)
+            first.addStretch(1)
+            first.addWidget(self.clear_button)
+
+    def _one_row_width(self) -> int:
+        buttons = (self.cancel_button, self.open_button, self.folder_button, self.clear_button)
+        spacing = max(0, self._button_rows[0].spacing())
+        return sum(b.sizeHint().width() for b in buttons) + 4 * spacing
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self.set_compact(event.size().width() < self._one_row_width())
+        super().resizeEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_columns()
+        return super().eventFilter(watched, event)
+
+    def _section_resized(self, col: int, _old: int, new: int) -> None:
+        if not self._fitting and (col in _FLOOR or col == _M.CONTACT):
+            self.wanted_widths[col] = new  # the user dragged it
+
+    def fit_columns(self) -> None:
+        """Keep the Status column in view (see :func:`fit_columns`)."""
+        hidden, widths = fit_columns(self.table.viewport().width(), self.wanted_widths)
+        self._fitting = True
+        try:
+            self.table.setColumnHidden(_M.CONTACT, _M.CONTACT in hidden)
+            for col, width in widths.items():
+                if self.table.columnWidth(col) != width:
+                    self.table.setColumnWidth(col, width)
+        finally:
+            self._fitting = False
 
     def selected(self) -> TransferRecord | None:
         rows = self.table.selectionModel().selectedRows()
@@ -165,6 +289,9 @@ class TransfersPanel(QWidget):
         self.folder_button.setEnabled(has_file)
         self.details.setText(details_text(rec) if rec else
                              "Select a transfer to see its details.")
+        total = self.totals.update(self.model.records())
+        self.total_label.setText(total)
+        self.total_label.setVisible(bool(total))
 
     def _cancel(self) -> None:
         rec = self.selected()
