@@ -272,6 +272,12 @@ ROWS: tuple[RowSpec, ...] = (
     RowSpec("s5b", "jinglefs S5B direct", "tcp",
             _JINGLE.format(via="XEP-0065 direct connection"),
             baseline="raw-tcp", transport="s5b", expect_path="s5b-direct"),
+    RowSpec("auto", "jinglefs --transport auto, directly reachable pair", "tcp",
+            "Jingle set-up, ICE offer whose answer shows a direct path, transport-replace "
+            "to XEP-0065 direct, then " + _WORK.format(via="XEP-0065 direct connection",
+                                                       check="XEP-0234 §8.2 checksum"),
+            baseline="s5b", transport="auto",
+            settings=(("ice_host_addresses", ("127.0.0.1",)),), expect_path="s5b-direct"),
     RowSpec("raw-proxy", "raw SOCKS5 via proxy65 (baseline)", "tcp",
             _WORK.format(via="SOCKS5 through proxy65, activated over XMPP",
                          check="digest after the data"),
