@@ -42,11 +42,16 @@ __all__ = [
     "AIORTC",
     "BACKEND_CHOICES",
     "NATIVE",
+    "CHANNEL_LABEL",
+    "CHANNEL_PROTOCOL",
+    "LOCAL_MAX_MESSAGE_SIZE",
+    "MAX_REMOTE_CANDIDATES",
     "Cancellable",
     "Choice",
     "IceBackend",
     "IceBackendFactory",
     "IceHooks",
+    "RemoteCandidates",
     "SelectedPair",
     "choose_implementation",
     "native_available",
@@ -61,6 +66,43 @@ NATIVE = "libdatachannel"
 #: ``Settings.ice_backend``: "auto" follows :func:`choose_implementation`.
 BACKEND_CHOICES = ("auto", "native", "aiortc")
 Preference = Literal["auto", "native", "aiortc"]
+
+#: What we accept (RFC 8841 §6 max-message-size); aiortc's own LOCAL_MAX_MESSAGE_SIZE.
+LOCAL_MAX_MESSAGE_SIZE = 262144
+#: Conversations' channel label and sub-protocol (docs/protocol.md §6.5).
+CHANNEL_LABEL = "test"
+CHANNEL_PROTOCOL = "xmpp-jingle"
+#: Remote candidates kept per session (all payloads together); the rest is ignored.
+MAX_REMOTE_CANDIDATES = 64
+
+
+class RemoteCandidates:
+    """The peer's candidates a backend keeps, in arrival order: component 1 only (data
+    channels mux RTP/RTCP), no signalled peer-reflexive ones (the checks learn those,
+    RFC 8445 §7.3.1.3), no duplicate address, at most :data:`MAX_REMOTE_CANDIDATES`."""
+
+    def __init__(self) -> None:
+        self.items: list[IceCandidate] = []
+        self._seen: set[tuple[str, int]] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def admit(self, c: IceCandidate) -> bool:
+        """Keep ``c`` if the rules allow it (logging why not); True when kept."""
+        if c.component != 1:
+            logger.info("ignoring candidate %s for component %d", c.id, c.component)
+        elif c.type == "prflx":
+            logger.info("ignoring signalled prflx candidate %s", c.id)
+        elif (c.ip, c.port) in self._seen:
+            pass
+        elif len(self.items) >= MAX_REMOTE_CANDIDATES:
+            logger.warning("ignoring candidate %s: more than %d", c.id, MAX_REMOTE_CANDIDATES)
+        else:
+            self._seen.add((c.ip, c.port))
+            self.items.append(c)
+            return True
+        return False
 
 
 class Cancellable(Protocol):

@@ -69,7 +69,16 @@ from aiortc import (
 
 from ..errors import CandidatesFailed, StreamClosed, TransportError
 from . import _aiortc as fence
-from .backend import AIORTC, Cancellable, IceHooks, SelectedPair
+from .backend import (
+    AIORTC,
+    CHANNEL_LABEL,
+    CHANNEL_PROTOCOL,
+    LOCAL_MAX_MESSAGE_SIZE,
+    Cancellable,
+    IceHooks,
+    RemoteCandidates,
+    SelectedPair,
+)
 from .protocol import (
     DtlsFingerprint,
     IceCandidate,
@@ -92,13 +101,6 @@ logger = logging.getLogger(__name__)
 
 #: Conversations keeps ``bufferedAmount`` at or below 256 KiB (docs/protocol.md §6.5).
 BUFFER_LIMIT = 256 * 1024
-#: What we accept (RFC 8841 §6 max-message-size); aiortc's own LOCAL_MAX_MESSAGE_SIZE.
-LOCAL_MAX_MESSAGE_SIZE = 262144
-#: Conversations' channel label and sub-protocol (docs/protocol.md §6.5).
-CHANNEL_LABEL = "test"
-CHANNEL_PROTOCOL = "xmpp-jingle"
-#: Remote candidates kept per session (all payloads together); the rest is ignored.
-MAX_REMOTE_CANDIDATES = 64
 #: Longest wait for a delayed SACK (RFC 4960 §6.2 allows 200 ms).
 SACK_DELAY = fence.SACK_DELAY
 #: How long aclose() waits for sent data to be acknowledged before aborting SCTP.
@@ -238,9 +240,8 @@ class IceSession:
         self._gathered = False
         self._local_setup: Setup | None = None
         self._remote: WebRtcDataChannelTransport | None = None  # first full payload
-        self._remote_candidates: list[IceCandidate] = []
+        self._remote_candidates = RemoteCandidates()
         self._pending: list[IceCandidate] = []  # received before gathering finished
-        self._seen: set[tuple[str, int]] = set()
         self._eoc = False
         self._grace: Cancellable | None = None
         self._connecting = False
@@ -343,17 +344,7 @@ class IceSession:
     def _add_candidate(self, c: IceCandidate) -> None:
         if self._eoc:
             logger.info("ignoring candidate %s after end-of-candidates", c.id)
-        elif c.component != 1:  # RTP/RTCP muxed: data channels use component 1 only
-            logger.info("ignoring candidate %s for component %d", c.id, c.component)
-        elif c.type == "prflx":  # aioice learns peer-reflexive candidates itself
-            logger.info("ignoring signalled prflx candidate %s", c.id)
-        elif (c.ip, c.port) in self._seen:
-            pass
-        elif len(self._remote_candidates) >= MAX_REMOTE_CANDIDATES:
-            logger.warning("ignoring candidate %s: more than %d", c.id, MAX_REMOTE_CANDIDATES)
-        else:
-            self._seen.add((c.ip, c.port))
-            self._remote_candidates.append(c)
+        elif self._remote_candidates.admit(c):
             self._pending.append(c)
 
     def _arm_grace(self) -> None:
@@ -495,14 +486,14 @@ class IceSession:
         rtype = remote.type
         if rtype == "prflx":
             # A relayed peer seen before its relay candidate was signalled.
-            for c in self._remote_candidates:
+            for c in self._remote_candidates.items:
                 if c.type == "relay" and (c.ip, c.port) == (remote.host, remote.port):
                     rtype = "relay"
         return SelectedPair(local.type, (local.host, local.port), rtype, (remote.host, remote.port))
 
     @property
     def remote_candidates(self) -> tuple[IceCandidate, ...]:
-        return tuple(self._remote_candidates)
+        return tuple(self._remote_candidates.items)
 
     async def close(self) -> None:
         """Tear everything down (idempotent)."""

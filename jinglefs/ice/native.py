@@ -56,7 +56,15 @@ from typing import Any
 import aiolibdatachannel as ldc
 
 from ..errors import CandidatesFailed, StreamClosed, TransportError
-from .backend import NATIVE, IceHooks, SelectedPair
+from .backend import (
+    CHANNEL_LABEL,
+    CHANNEL_PROTOCOL,
+    LOCAL_MAX_MESSAGE_SIZE,
+    NATIVE,
+    IceHooks,
+    RemoteCandidates,
+    SelectedPair,
+)
 from .protocol import IceCandidate, IceServers, WebRtcDataChannelTransport
 from .sdp import (
     LocalDescription,
@@ -80,13 +88,6 @@ logger = logging.getLogger(__name__)
 #: The release every fenced item was read against (and the canaries last passed on).
 CHECKED = {"aiolibdatachannel": "2026.10.15"}
 
-#: What we accept (RFC 8841 §6 max-message-size), as aiortc's side says too.
-LOCAL_MAX_MESSAGE_SIZE = 262144
-#: Conversations' channel label and sub-protocol (docs/protocol.md §6.5).
-CHANNEL_LABEL = "test"
-CHANNEL_PROTOCOL = "xmpp-jingle"
-#: Remote candidates kept per session (all payloads together); the rest is ignored.
-MAX_REMOTE_CANDIDATES = 64
 #: How long aclose() waits for libdatachannel's send queue to empty into usrsctp.
 DRAIN_TIMEOUT = 5.0
 #: How long a closed stream keeps its peer connection for the peer to take the tail.
@@ -216,9 +217,8 @@ class NativeIceSession:
         self._gathering_done = asyncio.Event()
         self._gathered = False
         self._remote: WebRtcDataChannelTransport | None = None
-        self._remote_candidates: list[IceCandidate] = []
+        self._remote_candidates = RemoteCandidates()
         self._unsent: list[IceCandidate] = []  # known before the peer connection existed
-        self._seen: set[tuple[str, int]] = set()
         self._ice_connected = False
         self._dtls_connected = False
         self._failure: asyncio.Future[BaseException] = (
@@ -354,19 +354,9 @@ class NativeIceSession:
             await self._send_candidate(c)
 
     async def _add_candidate(self, c: IceCandidate) -> None:
-        if c.component != 1:  # data channels use component 1 only (RTP/RTCP muxed)
-            logger.info("ignoring candidate %s for component %d", c.id, c.component)
-        elif c.type == "prflx":  # learnt from the checks themselves (RFC 8445 §7.3.1.3)
-            logger.info("ignoring signalled prflx candidate %s", c.id)
-        elif c.ip.endswith(".local"):
+        if c.ip.endswith(".local"):
             logger.info("ignoring mDNS candidate %s (not resolved here)", c.id)
-        elif (c.ip, c.port) in self._seen:
-            pass
-        elif len(self._remote_candidates) >= MAX_REMOTE_CANDIDATES:
-            logger.warning("ignoring candidate %s: more than %d", c.id, MAX_REMOTE_CANDIDATES)
-        else:
-            self._seen.add((c.ip, c.port))
-            self._remote_candidates.append(c)
+        elif self._remote_candidates.admit(c):
             if self._pc is None:  # a responder fed the offer before gathering
                 self._unsent.append(c)
             else:  # the binding holds it until the remote description is applied
@@ -485,14 +475,14 @@ class NativeIceSession:
         # libjuice names a side by how it learnt it (often prflx: the address as seen in the
         # checks); what was announced says better what it is.
         ours = {(c.ip, c.port): c.type for c in self._local_candidates()}
-        theirs = {(c.ip, c.port): c.type for c in self._remote_candidates}
+        theirs = {(c.ip, c.port): c.type for c in self._remote_candidates.items}
         (ltype, lip, lport), (rtype, rip, rport) = local, remote
         return SelectedPair(ours.get((lip, lport), ltype), (lip, lport),
                             theirs.get((rip, rport), rtype), (rip, rport))
 
     @property
     def remote_candidates(self) -> tuple[IceCandidate, ...]:
-        return tuple(self._remote_candidates)
+        return tuple(self._remote_candidates.items)
 
     @property
     def failure(self) -> BaseException | None:
