@@ -21,6 +21,9 @@ What one run does (perf-anchors.md, "Test hygiene"):
   ``raw-tcp``             baseline: benchmarks/socks5.py raw asyncio loopback TCP
   ``s5b``                 jinglefs façade, ``transport="s5b"``, default Settings
                           (direct candidates win); must take path s5b-direct
+  ``s5b-conv``            the s5b sender to the Conversations-shaped scripted peer
+                          (tests/interop/conversations.py) hashing, writing and
+                          fsyncing in the parent; shown as a ratio of ``s5b``
   ``raw-proxy``           baseline: benchmarks/socks5.py raw SOCKS5 clients through
                           the same proxy65, activated over XMPP
   ``s5b-proxy``           jinglefs, ``transport="s5b"``, ``Settings(s5b_direct=False)``
@@ -30,6 +33,9 @@ What one run does (perf-anchors.md, "Test hygiene"):
   ``ibb-saw``             reference, no ratio: benchmarks/ibb.py ``slixmpp``, slixmpp's
                           xep_0047 sender, one IQ at a time (perf-anchors row 5)
   ``ibb``                 jinglefs, ``transport="ibb"`` through Prosody
+  ``s5b-jet``             ``s5b`` with JET (XEP-0391, AES-128-GCM, OMEMO-sealed key):
+                          the file crosses as ciphertext; must report encrypted (OMEMO)
+  ``ibb-jet``             ``ibb`` with JET, likewise
   ``ice-aiortc``          baseline: benchmarks/ice.py ``bare-io``, a bare aiortc data
                           channel
   ``ice``                 jinglefs, ``transport="ice"``, ``ice_backend="aiortc"``, host
@@ -83,6 +89,7 @@ import json
 import math
 import os
 import platform
+import queue
 import resource
 import shlex
 import shutil
@@ -159,6 +166,7 @@ async def _worker_receive(client: Any, cfg: dict[str, Any]) -> dict[str, Any]:
             now = time.perf_counter()
             if isinstance(event, TransportSelected):
                 out["path"] = event.path.value
+                out["protection"] = event.protection.value
             elif isinstance(event, Progress) and first is None and event.done > 0:
                 first = now
             elif isinstance(event, Verified):
@@ -192,6 +200,13 @@ async def _worker_receive(client: Any, cfg: dict[str, Any]) -> dict[str, Any]:
 
 async def _worker_send(client: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     go = await _stdin_line()
+    if cfg.get("jet"):
+        from jinglefs.jet.protocol import peer_takes_jet
+
+        async def peer_has_jet() -> None:  # the receiver's new caps (use_envelope)
+            while not peer_takes_jet(await client.connection.features(go["peer"])):
+                await asyncio.sleep(0.05)
+        await asyncio.wait_for(peer_has_jet(), 30)
     c0, t0 = _cpu_self(), time.perf_counter()
     out: dict[str, Any] = {"ok": False, "error": "", "path": None}
     try:
@@ -214,6 +229,13 @@ async def _worker(cfg: dict[str, Any]) -> None:
                                 for k, v in cfg["settings"].items()}
     client = await connect(Account(**cfg["account"]), Settings(**settings))
     try:
+        if cfg.get("jet") and client.envelope is None:
+            # Without jinglefs' OMEMO set up, a stand-in that carries the key in clear:
+            # the key travels once per file, so the stream costs are the same.
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+            from tests.jet.envelopes import ClearEnvelope
+
+            await client.use_envelope(ClearEnvelope())
         _emit({"ready": True, "jid": client.jid, "factories": sorted(client.factories)})
         if cfg["role"] == "recv":
             result = await _worker_receive(client, cfg)
@@ -254,6 +276,8 @@ class RowSpec:
     expect_path: str | None = None  # PathKind value the transfer must take
     #: baselines: what the sha-256 column says when a rep succeeded
     check: str = "ok"
+    #: jinglefs rows: both sides have a JET key envelope: the file travels encrypted
+    jet: bool = False
 
     @property
     def jinglefs(self) -> bool:
@@ -278,6 +302,11 @@ ROWS: tuple[RowSpec, ...] = (
                                                        check="XEP-0234 §8.2 checksum"),
             baseline="s5b", transport="auto",
             settings=(("ice_host_addresses", ("127.0.0.1",)),), expect_path="s5b-direct"),
+    RowSpec("s5b-conv", "S5B direct, jinglefs → Conversations-shaped peer", "tcp",
+            "jinglefs sender (as in s5b) → tests/interop/conversations.py receiver: "
+            "XEP-0260 candidates, read + sha-256 + write + fsync, <received/> and "
+            "terminate right after the last byte",
+            baseline="s5b", check="ok (peer)"),
     RowSpec("raw-proxy", "raw SOCKS5 via proxy65 (baseline)", "tcp",
             _WORK.format(via="SOCKS5 through proxy65, activated over XMPP",
                          check="digest after the data"),
@@ -298,6 +327,13 @@ ROWS: tuple[RowSpec, ...] = (
             _JINGLE.format(via="XEP-0047 data IQs, {ibb_window} in flight, {ibb_block}-byte "
                            "blocks"),
             baseline="ibb-raw", transport="ibb", expect_path="ibb"),
+    RowSpec("s5b-jet", "jinglefs S5B direct, JET encrypted", "tcp",
+            _JINGLE.format(via="AES-128-GCM (JET) over XEP-0065 direct connection"),
+            baseline="s5b", transport="s5b", expect_path="s5b-direct", jet=True),
+    RowSpec("ibb-jet", "jinglefs IBB, JET encrypted", "ibb",
+            _JINGLE.format(via="AES-128-GCM (JET) over XEP-0047 data IQs, {ibb_window} in "
+                           "flight, {ibb_block}-byte blocks"),
+            baseline="ibb", transport="ibb", expect_path="ibb", jet=True),
     RowSpec("ice-aiortc", "bare aiortc data channel (baseline)", "ice",
             _WORK.format(via="aiortc data channel, 64 KiB messages, ≤ 256 KiB buffered",
                          check="digest as a last message"),
@@ -494,7 +530,8 @@ async def run_jinglefs(ctx: Context, spec: RowSpec, size: int) -> Sample:
 
     def cfg(role: str, user: str) -> dict[str, Any]:
         account = dataclasses.asdict(ctx.server.account(user, resource=f"bench-{role}-{n}"))
-        return {"role": role, "account": account, "settings": settings, "dest": str(dest)}
+        return {"role": role, "account": account, "settings": settings, "dest": str(dest),
+                "jet": spec.jet}
 
     sample = Sample(size)
     workers: list[Worker] = []
@@ -544,6 +581,8 @@ async def run_jinglefs(ctx: Context, spec: RowSpec, size: int) -> Sample:
                                           "arrived)")
     elif spec.expect_path and sample.path != spec.expect_path:
         sample.ok, sample.error = False, f"took path {sample.path}, not {spec.expect_path}"
+    elif spec.jet and r.get("protection") != "encrypted (OMEMO)":
+        sample.ok, sample.error = False, f"not encrypted with JET: {r.get('protection')}"
     return sample
 
 
@@ -580,6 +619,69 @@ async def run_raw_proxy(ctx: Context, size: int) -> Sample:
     p1 = ctx.server_cpu()
     if p0 is not None and p1 is not None:
         sample.cpu_server = p1 - p0  # includes two logins and the activation
+    return sample
+
+
+async def run_s5b_conversations(ctx: Context, size: int) -> Sample:
+    """jinglefs sends (the s5b row's sender worker) to the Conversations-shaped scripted
+    peer of tests/interop/conversations.py in this process, which receives over SOCKS5
+    direct, hashes, writes and fsyncs like the jinglefs receiver; timed from the offer's
+    arrival to the fsync, like the jinglefs rows' receiver."""
+    from tests.interop import conversations as conv
+
+    ctx.counter += 1
+    n = ctx.counter
+    src, sha = ctx.file(size)
+    out_path = ctx.work / f"conv-out-{n}.bin"
+    # plaintext: the peer speaks no JET, and bob's OMEMO device (from the s5b row's
+    # receiver) would otherwise make jinglefs encrypt to it
+    settings = {**settings_for(BY_KEY["s5b"], "s5b"), "encryption": "off"}
+    cfg = {"role": "send", "settings": settings, "dest": "",
+           "jet": False,
+           "account": dataclasses.asdict(ctx.server.account("alice", f"bench-send-{n}"))}
+    sample = Sample(size)
+    send = await Worker.start(cfg, ctx.work / f"worker-{n}-send.log")
+    try:
+        async with conv.conversations_peer(ctx.server, "bob", f"bench-conv-{n}") as peer:
+            await send.line(60)
+            send.send({"peer": peer.jid, "file": str(src), "transport": "s5b"})
+            initiate = await peer.next_jingle("session-initiate", timeout=60)
+            c0, t0 = _cpu_self(), time.perf_counter()
+            digest = hashlib.sha256()
+            chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+            with open(out_path, "wb") as f:
+                def disk() -> None:  # hash + write off the event loop, as jinglefs does
+                    while (chunk := chunks.get()) is not None:
+                        digest.update(chunk)
+                        f.write(chunk)
+                    f.flush()
+                    os.fsync(f.fileno())
+                writer = asyncio.ensure_future(asyncio.to_thread(disk))
+                try:
+                    await asyncio.wait_for(conv.receive_file(peer, initiate,
+                                                             sink=chunks.put),
+                                           120 + size / MB)
+                finally:
+                    chunks.put(None)
+                    await writer
+            seconds, cpu = time.perf_counter() - t0, _cpu_self() - c0
+            s = (await send.line(60))["result"]
+        send.send({"bye": True})
+    except Exception as e:  # noqa: BLE001 - the row shows it as FAILED
+        with contextlib.suppress(ProcessLookupError):
+            send.proc.kill()
+        return Sample(size, ok=False, error=f"{e!r} {send.log_tail(2)}".strip())
+    finally:
+        await send.finish()
+        out_path.unlink(missing_ok=True)
+    sample.mbps, sample.cpu_recv, sample.cpu_send = size / seconds / MB, cpu, s.get("cpu")
+    sample.path = s.get("path")
+    if not s.get("ok"):
+        sample.ok, sample.error = False, s.get("error") or "the sender failed"
+    elif digest.hexdigest() != sha:
+        sample.ok, sample.error = False, "sha-256 mismatch"
+    elif sample.path != "s5b-direct":
+        sample.ok, sample.error = False, f"took path {sample.path}, not s5b-direct"
     return sample
 
 
@@ -663,6 +765,7 @@ BASELINES: dict[str, Callable[[Context, int], Any]] = {
     "ibb-saw": run_ibb_saw,
     "ice-aiortc": run_ice_aiortc,
     "ice-ldc": run_ice_ldc,
+    "s5b-conv": run_s5b_conversations,
 }
 
 

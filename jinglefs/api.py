@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .events import Direction, FileInfo, PathKind, TransferEvent, TransferState
+from .jet.envelope import EnvelopeError, PeerDevice
 from .jid import new_resource
 
 __all__ = [
@@ -45,9 +46,14 @@ __all__ = [
     "FileInfo",
     "PathKind",
     "TransferState",
+    "PeerDevice",
+    "EnvelopeError",
 ]
 
 TRANSPORT_CHOICES = ("auto", "ice", "s5b", "ibb")
+#: Settings.encryption: "required" (never unencrypted), "auto" (whenever the peer can),
+#: "off" (never JET; ICE keeps its DTLS).  README "End-to-end encryption".
+ENCRYPTION_CHOICES = ("required", "auto", "off")
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,16 @@ class Settings:
 
     #: auto (ICE → SOCKS5 → IBB, as both sides support them), or force one.
     transport: str = "auto"
+    #: End-to-end encryption (ENCRYPTION_CHOICES): "auto" encrypts the file with JET
+    #: (XEP-0391 with OMEMO) whenever the contact's device can take it, else relies on
+    #: what the path gives (ICE: DTLS); "required" refuses to send or accept anything that
+    #: would travel unencrypted (an ICE-only path counts as encrypted); "off" never uses
+    #: JET and declines JET offers.
+    encryption: str = "auto"
+    #: Our OMEMO device for this account (jinglefs.omemo): made or loaded after login,
+    #: keys in the data folder, device list and bundle published by PEP; it carries the
+    #: JET keys.  False: no OMEMO at all (nothing published, no JET).
+    omemo: bool = True
     timeouts: Timeouts = field(default_factory=Timeouts)
     #: XEP-0047 block size we offer for IBB (raw bytes per stanza).
     ibb_block_size: int = 4096
@@ -306,6 +322,26 @@ class ClientLike(Protocol):
 
     def events(self) -> AsyncIterator[ClientEvent]:
         """Offers, roster/presence changes and connection state, from now on."""
+        ...
+
+    async def set_encryption(self, policy: str) -> None:
+        """``Settings.encryption`` (ENCRYPTION_CHOICES) from the next offer on."""
+        ...
+
+    async def own_fingerprint(self) -> str | None:
+        """Our OMEMO fingerprint (8 groups of 8 hex digits); None when OMEMO is off."""
+        ...
+
+    async def devices_of(self, bare: str) -> list[PeerDevice]:
+        """A contact's OMEMO devices: id, fingerprint, trust (raises EnvelopeError)."""
+        ...
+
+    async def verify_device(self, bare: str, fingerprint: str) -> PeerDevice:
+        """Mark the contact's device with this fingerprint verified (EnvelopeError: none)."""
+        ...
+
+    def new_devices_of_verified(self, bare: str) -> list[PeerDevice]:
+        """Devices of a verified contact that are new since, not trusted until verified."""
         ...
 
     async def aclose(self) -> None: ...

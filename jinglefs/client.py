@@ -13,10 +13,10 @@ import mimetypes
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors, ladder
 from .accept_policy import refusal
@@ -37,11 +37,17 @@ from .driver import SessionDriver
 from .endings import close_sessions
 from .events import Accepted, Direction, FileInfo, Offered
 from .handles import OfferHandle, TransferHandle
+from .jet import policy as encryption_policy
+from .jet.envelope import EnvelopeError, JetSecret, KeyEnvelope, PeerDevice
+from .jet.protocol import FEATURES as JET_FEATURES
+from .jet.protocol import omemo_security, peer_takes_jet
+from .jet.stream import JetKeys
 from .jid import bare_jid
 from .jingle import ns
 from .jingle.codec import parse_jingle
 from .jingle.manager import SessionManager
 from .jingle.model import (
+    Action,
     Content,
     FileDesc,
     FileTransferDescription,
@@ -51,6 +57,8 @@ from .jingle.model import (
 )
 from .jingle.rules import SessionState
 from .jingle.session import JingleSession
+from .jmi import protocol as jmi
+from .jmi.service import JmiService
 from .multi_content import accepts_several_contents
 from .negotiator import NegotiatorFactory
 from .receiving import accepted_content, file_info, run_receiver
@@ -60,6 +68,9 @@ from .transfer.names import UnsafePathError, safe_filename, safe_relative_path
 from .transfer.receiver import IncomingFile
 from .transfer.selection import files_to_send
 from .xmpp.connection import JingleReply, XmppConnection
+
+if TYPE_CHECKING:
+    from .omemo.device import OmemoDevice
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +101,13 @@ class _Gathering:
     timer: asyncio.TimerHandle | None = None
 
 
-def advertised_features(kinds: Sequence[str]) -> list[str]:
-    """XEP-0030 features we announce (docs/protocol.md §13.1): only what is implemented."""
-    features = [ns.JINGLE, ns.FT, ns.HASHES, ns.IBB, *ladder.advertised_transport_features(kinds)]
+def advertised_features(kinds: Sequence[str], *, jet: bool = False) -> list[str]:
+    """XEP-0030 features we announce (docs/protocol.md §13.1): only what is implemented;
+    ``jet``: JET with the OMEMO envelope (XEP-0391 §6, XEP-0396 §5), once we have keys."""
+    features = [ns.JINGLE, ns.FT, ns.HASHES, ns.IBB, jmi.NS,
+                *ladder.advertised_transport_features(kinds)]
+    if jet:
+        features.extend(JET_FEATURES)
     features.extend(disco_features())
     return sorted(set(features))
 
@@ -122,6 +137,8 @@ class Client:
         self.connection = XmppConnection(account,
                                          features=advertised_features(list(self.factories)),
                                          on_jingle=self._on_jingle)
+        #: XEP-0353: answers file proposals, rings a bare JID's devices (jinglefs.jmi)
+        self.jmi = JmiService(self.connection.xmpp, settings, self.connection.in_roster)
         self.services: dict[str, object] = {}
         self.manager: SessionManager | None = None
         self._drivers: dict[tuple[str, str], SessionDriver] = {}
@@ -135,6 +152,15 @@ class Client:
         self._gone_timers: dict[str, asyncio.TimerHandle] = {}
         #: offers being gathered, by the sender's full JID
         self._gathering: dict[str, _Gathering] = {}
+        #: the OMEMO key envelope for JET (XEP-0396), set by :meth:`use_envelope`
+        self.envelope: KeyEnvelope | None = None
+        #: secrets of incoming JET offers, opened before the offer is shown, by
+        #: (peer full JID, sid, content name)
+        self._jet_secrets: dict[tuple[str, str, str], JetSecret] = {}
+        #: our OMEMO device (Settings.omemo), made after the first login
+        self.omemo: OmemoDevice | None = None
+        #: why there is no OMEMO device, when it failed to start
+        self.omemo_error: Exception | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -162,6 +188,25 @@ class Client:
             self._keep_trying(str(e))
             return
         self._logged_in()
+        await self._start_omemo()
+
+    async def _start_omemo(self) -> None:
+        """Our OMEMO device (jinglefs.omemo), once, after the first login; JET uses it
+        from then on.  If it cannot start (keys in use by another process, a damaged
+        store, no PEP on the server) the client runs without it; ``omemo_error`` says why."""
+        if not self.settings.omemo or self.omemo is not None:
+            return
+        from .omemo.device import OmemoDevice  # loads python-omemo (~1 s): only when used
+
+        try:
+            self.omemo = await OmemoDevice.start(self.connection, self.account.jid,
+                                                 timeout=self.settings.timeouts.iq)
+        except Exception as e:
+            self.omemo_error = e
+            logger.warning("no OMEMO for %s: %s", self.account.jid, e)
+            return
+        self.omemo_error = None
+        await self.use_envelope(self.omemo)
 
     def _logged_in(self) -> None:
         """A new XMPP session: Jingle sessions start from its bound JID."""
@@ -190,6 +235,11 @@ class Client:
         await close_sessions(list(self._drivers.values()), list(self._tasks))
         for driver in list(self._drivers.values()):
             await driver.aclose()
+        if self.omemo is not None:
+            try:
+                await self.omemo.aclose()
+            except Exception:
+                logger.exception("closing the OMEMO store")
         await self.connection.aclose()
 
     @property
@@ -230,6 +280,58 @@ class Client:
 
     def contacts(self) -> list[Contact]:
         return self.connection.contacts(self._transports_of)
+
+    async def refresh_features(self) -> bool:
+        """Announce what the rungs in :attr:`factories` take now: when that changed, the
+        caps change and presence goes out again (XEP-0115 §6.1).  True if it changed."""
+        jet = self.envelope is not None and \
+            encryption_policy.wants_jet(self.settings.encryption)
+        return await self.connection.set_features(advertised_features(list(self.factories),
+                                                                      jet=jet))
+
+    async def use_envelope(self, envelope: KeyEnvelope | None) -> None:
+        """Encrypt files with JET through ``envelope`` (our OMEMO device) from now on, and
+        announce JET-OMEMO (XEP-0391 §6) unless ``Settings.encryption`` is off."""
+        self.envelope = envelope
+        await self.refresh_features()
+
+    async def set_encryption(self, policy: str) -> None:
+        """Use ``Settings.encryption`` = ``policy`` from the next offer on (running
+        transfers keep theirs) and announce JET-OMEMO accordingly (the app's Preferences)."""
+        self.settings = replace(self.settings, encryption=encryption_policy.check(policy))
+        await self.refresh_features()
+
+    # --------------------------------------------------------------- OMEMO trust
+    # Thin: our OMEMO device (jinglefs.omemo.device) does the work; the app uses these.
+
+    def _omemo_device(self) -> OmemoDevice:
+        if self.omemo is None:
+            why = f" ({self.omemo_error})" if self.omemo_error is not None else \
+                "" if self.settings.omemo else " (OMEMO is off for this account)"
+            raise EnvelopeError(f"OMEMO is not set up on this device{why}")
+        return self.omemo
+
+    async def own_fingerprint(self) -> str | None:
+        """Our OMEMO device's fingerprint (8 groups of 8 hex digits), None when OMEMO is
+        off (``Settings.omemo``); EnvelopeError when it failed to start."""
+        if self.omemo is None and not self.settings.omemo:
+            return None
+        return (await self._omemo_device().own_device()).fingerprint
+
+    async def devices_of(self, bare: str) -> list[PeerDevice]:
+        """The contact's OMEMO devices with fingerprint and trust, fetched by PEP now
+        (BTBV decides new ones); EnvelopeError when they cannot be fetched."""
+        return await self._omemo_device().devices(bare)
+
+    async def verify_device(self, bare: str, fingerprint: str) -> PeerDevice:
+        """Mark the contact's device with this fingerprint verified; EnvelopeError when
+        no device of theirs has it (nothing changes then)."""
+        return await self._omemo_device().verify(bare, fingerprint)
+
+    def new_devices_of_verified(self, bare: str) -> list[PeerDevice]:
+        """Devices of a verified contact that are new since the verification (not trusted
+        until verified), as of the last look at that contact's devices (every send does)."""
+        return self.omemo.new_devices_of_verified(bare) if self.omemo is not None else []
 
     def _transports_of(self, features: frozenset[str]) -> frozenset[str]:
         return ladder.peer_kinds(features, self.factories)
@@ -276,6 +378,7 @@ class Client:
                     continue
                 self._logged_in()
                 self._publish(Reconnected())
+                await self._start_omemo()
                 return
         finally:
             self._reconnect_task = None
@@ -318,6 +421,8 @@ class Client:
         key = (driver.session.peer_jid, driver.session.sid)
         if self._drivers.get(key) is driver:
             del self._drivers[key]
+        for secret_key in [k for k in self._jet_secrets if k[:2] == key]:
+            del self._jet_secrets[secret_key]  # an offer that was never accepted
         if self.manager is not None:
             self.manager.forget(driver.session)
 
@@ -332,9 +437,16 @@ class Client:
         if kind != "auto" and kind not in self.factories:
             raise errors.UsageError(f"transport {kind!r} is not available "
                                     f"(have: {', '.join(self.factories)})")
-        peer = await self._pick_resource(recipient)
+        encryption_policy.check(self.settings.encryption)
+        peer, proposed = await self._pick_resource(recipient)
         features = await self.connection.features(peer)
         kinds = self._ladder(features, kind)
+        keys, why = await self._jet_keys(peer, features, len(files))
+        if keys is None:
+            try:
+                kinds = encryption_policy.rungs_without_jet(self.settings.encryption, kinds)
+            except errors.EncryptionRequired as e:
+                raise errors.EncryptionRequired(f"{e}{f' ({why})' if why else ''}") from None
         # One action, one session with a content per file (XEP-0166 §7.2.10, XEP-0234 §5)
         # for peers known to take several; one session per file for everyone else
         # (Conversations, Dino): docs/protocol.md §3.5.
@@ -343,16 +455,45 @@ class Client:
         handles: list[TransferLike] = []
         assert self.manager is not None
         for start in range(0, len(files), per_session):
-            session = self.manager.create(peer)
+            # XEP-0353 §3.6: the first session takes the id of the proposal the peer proceeded
+            session = self.manager.create(peer, sid=proposed if start == 0 else None)
             driver = self._add_driver(session)
-            outgoing = [self._outgoing(driver, peer, path, name)
-                        for path, name in files[start:start + per_session]]
+            outgoing = [self._outgoing(driver, peer, path, name,
+                                       keys[start + i] if keys is not None else None)
+                        for i, (path, name) in enumerate(files[start:start + per_session])]
             self._spawn(run_sender(driver, outgoing, kinds))
             handles.extend(f.transfer for f in outgoing)
         return handles
 
-    def _outgoing(self, driver: SessionDriver, peer: str, path: Path, name: str
-                  ) -> OutgoingFile:
+    async def _jet_keys(self, peer: str, features: frozenset[str], count: int
+                        ) -> tuple[list[JetKeys] | None, str]:
+        """A fresh JET secret per file, sealed for the peer's OMEMO devices (XEP-0396 §4),
+        when ``Settings.encryption`` allows it and the peer takes it; else None and why."""
+        envelope = self.envelope
+        if not encryption_policy.wants_jet(self.settings.encryption):
+            return None, "encryption is off"
+        if envelope is None:
+            return None, "OMEMO is not set up on this device"
+        if not peer_takes_jet(features):
+            return None, "the contact's device does not take OMEMO-encrypted files"
+        bare = bare_jid(peer)
+        try:
+            if not await envelope.can_encrypt_to(bare):
+                return None, f"{bare} has no OMEMO device we can encrypt to"
+            for device in envelope.new_devices_of_verified(bare):
+                logger.warning("%s has a new OMEMO device %s (%s) since you verified them",
+                               bare, device.device_id, device.fingerprint)
+            keys = []
+            for _ in range(count):
+                secret, element = await envelope.seal(bare)
+                keys.append(JetKeys(secret, omemo_security(element)))
+        except EnvelopeError as e:
+            logger.info("not encrypting for %s: %s", peer, e)
+            return None, str(e)
+        return keys, ""
+
+    def _outgoing(self, driver: SessionDriver, peer: str, path: Path, name: str,
+                  jet: JetKeys | None = None) -> OutgoingFile:
         stat = path.stat()
         media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         # <range/> says we honour a ranged (resumed) accept (XEP-0234 §5);
@@ -364,32 +505,38 @@ class Client:
                                 cancel=self._canceller(driver))
         handle.emit(Offered(handle.id, peer=peer, direction=Direction.SEND,
                             file=handle.file))
-        return OutgoingFile(path, desc, handle)
+        return OutgoingFile(path, desc, handle, jet)
 
     def _ladder(self, features: frozenset[str], forced: str) -> list[str]:
         return ladder.rungs_for(features, self.factories, forced)
 
-    async def _pick_resource(self, recipient: str) -> str:
+    async def _pick_resource(self, recipient: str) -> tuple[str, str | None]:
+        """The full JID to send to, and the sid a JMI proposal fixed (or None)."""
         if "/" in recipient:
-            return recipient
+            return recipient, None
         bare = recipient
-        deadline = time.monotonic() + PRESENCE_WAIT
+        contact = self.connection.in_roster(bare)
+        # A stranger's devices never show in presence: no point in waiting for them.
+        deadline = time.monotonic() + (PRESENCE_WAIT if contact else 0.0)
         while True:
             candidates = self.connection.online_resources(bare)
             for full in candidates:
                 feats = await self.connection.features(full)
                 if ns.JINGLE in feats and ns.FT in feats:
-                    return full
+                    return full, None
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.2)
-        if not self.connection.in_roster(bare):
+        online = len(self.connection.online_resources(bare))
+        if contact and not online:
+            # Presence shows every device of a contact: none is online (a proposal would
+            # only wait in the server's offline store).
             raise errors.RecipientUnavailable(
-                f"{bare} is not in your contacts, so their devices are not visible: "
-                "give a full JID (user@host/resource)")
-        raise errors.RecipientUnavailable(
-            f"{bare} has no online device that can receive files "
-            f"({len(self.connection.online_resources(bare))} online)")
+                f"{bare} has no online device that can receive files (0 online)")
+        # Presence cannot pick a device: ring them all (XEP-0353 §3.1); the one that
+        # proceeds gets the session (docs/protocol.md §11).
+        return await self.jmi.propose(bare, self.settings.timeouts.accept, contact=contact,
+                                      online=online)
 
     # ------------------------------------------------------------------ receive
 
@@ -397,6 +544,8 @@ class Client:
         assert self.manager is not None
         jingle = parse_jingle(el)  # RemoteProtocolError -> bad-request error reply
         session, created = self.manager.receive(from_jid, jingle, time.monotonic())
+        if created and jingle.action is Action.SESSION_INITIATE:
+            self.jmi.session_initiated(from_jid, jingle.sid)  # its proposal is answered
         reply.ack()  # XEP-0166 §6.3.1: ack before anything the action causes
         driver = self._drivers.get((from_jid, session.sid))
         if driver is None or created:
@@ -429,7 +578,62 @@ class Client:
                                         self.connection.in_roster(bare), refused.rule,
                                         refused.text))
             return
-        self._gather(peer, _OfferedSession(driver, usable, files))
+        for c in usable:
+            factory = self.negotiators.get(getattr(c.transport, "namespace", ""))
+            why = encryption_policy.refuse_offer(
+                self.settings.encryption, jet=c.security is not None,
+                transport_kind=factory.kind if factory is not None else None)
+            if why is not None:
+                self._refuse(driver, files, Reason.DECLINE, "encryption", why)
+                return
+        part = _OfferedSession(driver, usable, files)
+        if any(c.security is not None for c in usable):
+            self._spawn(self._open_jet(part))
+        else:
+            self._gather(peer, part)
+
+    def _refuse(self, driver: SessionDriver, files: list[FileInfo], condition: Reason,
+                rule: str, why: str) -> None:
+        """End an offer before anyone sees it (XEP-0166 §7.4, with a text), once its
+        session-initiate is handled, and announce it as :class:`OfferDeclined`."""
+        peer = driver.session.peer_jid
+
+        def end() -> None:
+            if not driver.session.is_over:
+                driver.terminate(condition, why[:200])
+
+        asyncio.get_running_loop().call_soon(end)
+        self._publish(OfferDeclined(self.new_id(), peer, tuple(files),
+                                    self.connection.in_roster(bare_jid(peer)), rule, why))
+
+    async def _open_jet(self, part: _OfferedSession) -> None:
+        """Open every content's JET secret (XEP-0391 §4.1) before the offer is shown; an
+        offer we cannot decrypt ends with security-error and a text, and nothing is
+        written (docs/interop.md §9)."""
+        session = part.driver.session
+        peer = session.peer_jid
+        for c in part.contents:
+            security = c.security
+            if security is None:
+                continue
+            why = ""
+            if not security.supported:
+                why = f"unsupported cipher or key envelope ({security.cipher}, {security.type})"
+            elif self.envelope is None:
+                why = "OMEMO is not set up on this device"
+            else:
+                try:
+                    secret, _device = await self.envelope.open(peer, security.envelope)
+                except EnvelopeError as e:
+                    why = str(e) or "the key could not be opened"
+                else:
+                    self._jet_secrets[(peer, session.sid, c.name)] = secret
+            if why:
+                self._refuse(part.driver, part.files, Reason.SECURITY_ERROR, "cannot-decrypt",
+                             f"cannot decrypt the file: {why}")
+                return
+        if session.state is SessionState.PENDING:
+            self._gather(peer, part)
 
     def _gather(self, peer: str, part: _OfferedSession) -> None:
         """Hold a new session a moment: more from the same sender join it, so one action
@@ -510,7 +714,7 @@ class Client:
             raise errors.Cancelled("the sender withdrew the offer", by_peer=True)
         bare = bare_jid(session.peer_jid)
         accepted: list[Content] = []
-        started: list[tuple[Content, IncomingFile, TransferHandle]] = []
+        started: list[tuple[Content, IncomingFile, TransferHandle, JetSecret | None]] = []
         for index, content in enumerate(contents):
             desc = content.description
             assert isinstance(desc, FileTransferDescription)
@@ -526,11 +730,15 @@ class Client:
                 rel = PurePosixPath(safe_filename(name))
             expected = {a: v for a, v in desc.file.hashes}
             folder = rel.parent if rel.parent != PurePosixPath(".") else None
-            # XEP-0234 §6.4: resume only when the sender said it supports ranges.
+            secret = self._jet_secrets.pop((session.peer_jid, session.sid, content.name), None)
+            if content.security is not None and secret is None:
+                continue  # never written as ciphertext
+            # XEP-0234 §6.4: resume only when the sender said it supports ranges; never an
+            # encrypted file (no partial of one is kept: receiving.run_receiver).
             incoming = IncomingFile.find_resumable(
                 dest_dir, rel.name, desc.file.size, peer=bare, hashes=expected,
-                date=desc.file.date, relative_dir=folder) if desc.file.range is not None \
-                else None
+                date=desc.file.date, relative_dir=folder) \
+                if desc.file.range is not None and secret is None else None
             if incoming is None:
                 incoming = IncomingFile.create(dest_dir, rel.name, desc.file.size, peer=bare,
                                                hashes=expected, date=desc.file.date,
@@ -538,22 +746,24 @@ class Client:
             negotiator = factory(driver.context(content.name))
             driver.receiver_content(content.name, negotiator)
             answer = await negotiator.answer(content.transport)  # type: ignore[arg-type]
-            accepted.append(accepted_content(content, answer, incoming.offset))
+            # session-accept echoes no <security/> (docs/interop.md §9)
+            accepted.append(replace(accepted_content(content, answer, incoming.offset),
+                                    security=None))
             handle = TransferHandle(self.new_id(), session.peer_jid, Direction.RECEIVE,
                                     file_info(desc.file), cancel=self._canceller(driver))
             handle.emit(Offered(handle.id, peer=session.peer_jid, direction=Direction.RECEIVE,
                                 file=handle.file))
-            started.append((content, incoming, handle))
+            started.append((content, incoming, handle, secret))
         if not accepted:
             driver.terminate(Reason.UNSUPPORTED_TRANSPORTS,
                              "none of the offered files can be received")
             raise errors.TransportError("none of the offered files can be received")
         session.accept(accepted, time.monotonic())
         driver.pump()
-        for content, incoming, handle in started:
+        for content, incoming, handle, secret in started:
             handle.emit(Accepted(handle.id, offset=incoming.offset))
-            self._spawn(run_receiver(driver, content, incoming, handle))
-        return [h for _, _, h in started]
+            self._spawn(run_receiver(driver, content, incoming, handle, jet=secret))
+        return [h for _, _, h, _ in started]
 
     # ------------------------------------------------------------------ helpers
 

@@ -61,6 +61,9 @@ logger = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.25
 #: transport-info payloads kept per content that is not accepted yet.
 MAX_EARLY_INFO = 32
+#: After the peer's session-terminate <success/>, how long the byte pump may go without
+#: moving a byte before it gives up (the bytes that were still on their way are in).
+ENDED_DRAIN = 3.0
 
 E = TypeVar("E", bound=SessionEvent)
 T = TypeVar("T")
@@ -373,19 +376,33 @@ class SessionDriver:
         task = asyncio.ensure_future(work)
         stall = self.host.settings.timeouts.stall
         last = (-1, time.monotonic())
+        #: the peer ended the session with <success/> while bytes were still moving here
+        peer_done = False
         try:
             while True:
-                waiting: set[asyncio.Future[Any]] = {task, self.ended}
+                waiting: set[asyncio.Future[Any]] = {task} if peer_done else {task, self.ended}
                 done, _ = await asyncio.wait(waiting, timeout=1.0,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if task in done:
                     return task.result()
                 if self.ended in done:
-                    raise Ended(self.ended.result())
+                    ended = self.ended.result()
+                    if not (ended.by_peer and ended.reason.condition is Reason.SUCCESS):
+                        raise Ended(ended)
+                    # A session-terminate <success/> travels through the server and may
+                    # overtake the last bytes still in our socket or IBB queue (a peer
+                    # that ends right after the last byte, docs/interop.md §11 "Ending"):
+                    # let them in, while they keep moving.
+                    peer_done = True
+                    last = (transfer.progress_done, time.monotonic())
+                    continue
                 moved = transfer.progress_done
+                limit = min(stall, ENDED_DRAIN) if peer_done else stall
                 if moved != last[0]:
                     last = (moved, time.monotonic())
-                elif time.monotonic() - last[1] > stall:
+                elif time.monotonic() - last[1] > limit:
+                    if peer_done:
+                        raise Ended(self.ended.result())
                     raise errors.StreamClosed(f"no data moved for {stall:.0f} s")
         finally:
             if not task.done():

@@ -13,6 +13,7 @@
     ├── NegotiationError        negotiation      .reason: the XEP-0166 §7.4 condition
     │   ├── Declined            declined         exit 10
     │   └── NegotiationTimeout  timeout
+    │       └── Unanswered      unanswered       exit 11: the offer got no answer at all
     ├── TransportError          transport        exit 6
     │   ├── CandidatesFailed    no-transport
     │   └── StreamClosed        connection-lost
@@ -21,7 +22,9 @@
         ├── SizeMismatch        size-mismatch
         ├── Cancelled           cancelled        exit 9: .by_peer
         ├── StorageError        storage
-        └── PeerGone            peer-gone        the contact went offline mid-session
+        ├── PeerGone            peer-gone        the contact went offline mid-session
+        ├── DecryptFailed       decrypt-failed   exit 12: JET tag or key failed, nothing kept
+        └── EncryptionRequired  encryption-required  exit 13: --encryption required refused
 
 :data:`ERROR_KINDS` is the single source for every error's *kind* (the stable string in
 ``--json`` ``failed`` events and in the GUI's history), its CLI exit code (the README's
@@ -46,6 +49,9 @@ EXIT_TRANSFER = 7
 EXIT_HASH_MISMATCH = 8
 EXIT_CANCELLED = 9
 EXIT_DECLINED = 10
+EXIT_UNANSWERED = 11
+EXIT_DECRYPT_FAILED = 12
+EXIT_ENCRYPTION_REQUIRED = 13
 EXIT_INTERRUPTED = 130
 
 
@@ -126,6 +132,17 @@ class NegotiationTimeout(NegotiationError):
     """The peer did not answer in time."""
 
 
+class Unanswered(NegotiationTimeout):
+    """The contact's client neither accepted nor declined the offer within
+    ``Timeouts.accept`` (Dino drops offers from people without an open conversation,
+    docs/interop.md §4.7); the session was ended so nothing stays pending."""
+
+
+#: What usually gets an unanswered offer through (the detail of :class:`Unanswered`).
+UNANSWERED_HELP = ("what usually helps: the contact opens a chat with you or adds you to "
+                   "their contacts, or accepts the file on their device, then you send again")
+
+
 class TransportError(JingleFSError):
     """No transport could carry the bytes."""
 
@@ -171,6 +188,15 @@ class PeerGone(TransferError):
     """The peer went offline (or said ``gone``, XEP-0166 §7.4) before the end."""
 
 
+class DecryptFailed(TransferError):
+    """An encrypted file (XEP-0391) failed its authentication tag, or its key could not be
+    opened: nothing of it was kept."""
+
+
+class EncryptionRequired(TransferError):
+    """``encryption=required`` and this transfer would not be end-to-end encrypted."""
+
+
 @dataclass(frozen=True)
 class ErrorKind:
     """One row of :data:`ERROR_KINDS`."""
@@ -208,6 +234,8 @@ ERROR_KINDS: tuple[ErrorKind, ...] = (
               reason="decline"),
     ErrorKind(NegotiationTimeout, "timeout", EXIT_TRANSFER,
               "The other side did not answer in time.", reason="timeout"),
+    ErrorKind(Unanswered, "unanswered", EXIT_UNANSWERED,
+              "The contact's app did not answer the offer.", reason="timeout"),
     ErrorKind(TransportError, "transport", EXIT_TRANSPORT,
               "No connection could be made to carry the file.", reason="failed-transport"),
     ErrorKind(CandidatesFailed, "no-transport", EXIT_TRANSPORT,
@@ -228,6 +256,12 @@ ERROR_KINDS: tuple[ErrorKind, ...] = (
               reason="media-error"),
     ErrorKind(PeerGone, "peer-gone", EXIT_TRANSFER,
               "The contact went offline before the transfer finished.", reason="gone"),
+    ErrorKind(DecryptFailed, "decrypt-failed", EXIT_DECRYPT_FAILED,
+              "The encrypted file could not be decrypted or was altered; nothing was kept.",
+              reason="security-error"),
+    ErrorKind(EncryptionRequired, "encryption-required", EXIT_ENCRYPTION_REQUIRED,
+              "Encryption is required, but this transfer could not be encrypted.",
+              reason="security-error"),
     ErrorKind(KeyboardInterrupt, "interrupted", EXIT_INTERRUPTED,
               "Interrupted: running transfers were cancelled.", reason="cancel"),
 )

@@ -57,6 +57,29 @@ _PATH_LABELS = {
 }
 
 
+class Protection(enum.Enum):
+    """What kept a file's bytes private on the way; sender and receiver say the same.
+
+    JET (XEP-0391 §3) encrypts the file itself, on any path, with a key only the two
+    OMEMO devices know; the ICE data channel encrypts the connection (DTLS); SOCKS5 and
+    IBB without JET carry the file as it is (the proxy and the XMPP server can read it).
+    """
+
+    OMEMO = "encrypted (OMEMO)"
+    DTLS = "encrypted (DTLS)"
+    NONE = "not encrypted"
+
+    @classmethod
+    def of(cls, path: PathKind, jet: bool) -> Protection:
+        if jet:
+            return cls.OMEMO
+        return cls.DTLS if path.encrypted else cls.NONE
+
+    @property
+    def encrypted(self) -> bool:
+        return self is not Protection.NONE
+
+
 class Verification(enum.Enum):
     """How a completed transfer's bytes were checked (``Completed.verification``).
 
@@ -168,6 +191,8 @@ class TransportSelected(TransferEvent):
     path: PathKind
     detail: str = ""  # e.g. "host 127.0.0.1:40000 -> 127.0.0.1:40001" or proxy JID
     encrypted: bool = False
+    #: what protects the bytes on this path (JET, DTLS, nothing)
+    protection: Protection = Protection.NONE
 
 
 @dataclass(frozen=True)
@@ -199,6 +224,8 @@ class Completed(TransferEvent):
     verification: Verification | None = None
     #: when not verified: why, in plain words ("the sender gave no hash")
     reason: str = ""
+    #: what protected the bytes on the way (the path that carried them), when known
+    protection: Protection | None = None
 
 
 @dataclass(frozen=True)

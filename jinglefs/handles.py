@@ -19,6 +19,7 @@ from .events import (
     FileInfo,
     PathKind,
     Progress,
+    Protection,
     TransferEvent,
     TransferState,
     TransportSelected,
@@ -44,6 +45,8 @@ class TransferHandle:
         self._changed = asyncio.Event()
         self._state = TransferState.OFFERED
         self._path: PathKind | None = None
+        #: what protects the bytes on the current path (the last TransportSelected)
+        self.protection: Protection | None = None
         self.error: errors.JingleFSError | None = None
         #: bytes moved so far (updated on every chunk; Progress events are throttled)
         self.progress_done = 0
@@ -70,6 +73,7 @@ class TransferHandle:
             self._history.append(event)
         if isinstance(event, TransportSelected):
             self._path = event.path
+            self.protection = event.protection
         self._state = next_state(self._state, event)
         self._changed.set()
         self._changed = asyncio.Event()

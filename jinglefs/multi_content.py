@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-__all__ = ["MULTI_CONTENT_NAMES", "MULTI_CONTENT_HOSTS", "accepts_several_contents"]
+__all__ = ["MULTI_CONTENT_NAMES", "MULTI_CONTENT_HOSTS", "accepts_several_contents",
+           "KNOWN_CLIENTS", "known_client"]
 
 #: First word of a disco identity name (lower case) of software that takes several
 #: contents per session.
@@ -56,3 +57,29 @@ def accepts_several_contents(identity_names: Iterable[str], caps_node: str = "")
     if any(_name_matches(name) for name in identity_names if name):
         return True
     return bool(caps_node) and _host_matches(caps_node)
+
+
+#: Deployed clients whose Jingle habits jinglefs adapts to (docs/interop.md §11), each
+#: with the first words of its disco identity name and its caps node hosts.
+KNOWN_CLIENTS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
+    "conversations": (frozenset({"conversations"}), ("conversations.im",)),
+    "dino": (frozenset({"dino"}), ("dino.im",)),
+    "gajim": (frozenset({"gajim"}), ("gajim.org",)),
+    "psi": (frozenset({"psi", "psi+"}), ("psi-im.org", "psi-plus.com")),
+    "libervia": (frozenset({"libervia"}), ("libervia.org", "salut-a-toi.org")),
+    "jinglefs": (frozenset({"jinglefs"}), ("jinglefs.invalid",)),
+}
+
+
+def known_client(identity_names: Iterable[str], caps_node: str = "") -> str:
+    """Which deployed client a peer runs, from its XEP-0030 identity names or its
+    XEP-0115 §4 caps node: a key of :data:`KNOWN_CLIENTS`, or "" when unknown."""
+    names = [name.strip().casefold() for name in identity_names if name and name.strip()]
+    host = _node_host(caps_node) if caps_node else ""
+    for client, (words, _) in KNOWN_CLIENTS.items():
+        if any(name.split(maxsplit=1)[0] in words for name in names):
+            return client
+    for client, (_, hosts) in KNOWN_CLIENTS.items():
+        if host and any(host == known or host.endswith("." + known) for known in hosts):
+            return client
+    return ""

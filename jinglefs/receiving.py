@@ -27,8 +27,11 @@ from .driver import (
     reason_for_error,
 )
 from .endings import pump_bytes
-from .events import Completed, FileInfo, TransportSelected, Verification, Verified
+from .events import Completed, FileInfo, Protection, TransportSelected, Verification, Verified
 from .handles import TransferHandle
+from .jet import policy as encryption_policy
+from .jet.envelope import JetSecret
+from .jet.stream import DecryptingStream, verify_received
 from .jingle.model import (
     Checksum,
     Content,
@@ -45,27 +48,35 @@ from .jingle.session import (
 from .jingle.transport import TransportPayload
 from .ladder import label
 from .negotiator import Connected
-from .transfer.hashing import normalize_algo
+from .transfer.hashing import MultiHasher, normalize_algo
 from .transfer.receiver import IncomingFile
 
-#: How long a receiver waits for the sender's checksum after the last byte.  Conversations
-#: sends it at once; Dino never does (docs/protocol.md §5.4), so the wait must stay short.
+#: How long a receiver waits for the sender's checksum after the last byte when the offer
+#: announced it (``<hash-used/>``, XEP-0234 §8.2).
 CHECKSUM_WAIT = 5.0
+#: The same when the offer announced none: Conversations sends one anyway, at once; Dino
+#: never does (docs/interop.md §3.3, §4.3), so the wait stays short.
+CHECKSUM_GRACE = 1.0
 
 
 async def run_receiver(driver: SessionDriver, content: Content, incoming: IncomingFile,
-                       transfer: TransferHandle) -> None:
+                       transfer: TransferHandle, *, jet: JetSecret | None = None) -> None:
+    """``jet``: the file arrives encrypted with this secret (XEP-0391 §4.1)."""
     name = content.name
     connected: Connected | None = None
-    #: a partial is kept for resume unless its bytes are known to be bad
-    keep_partial = True
+    #: a partial is kept for resume unless its bytes are known to be bad; never one of
+    #: an encrypted file: its bytes are unauthenticated until the tag at the very end
+    keep_partial = jet is None
     try:
-        connected = await connect_as_responder(driver, name, transfer)
+        connected = await connect_as_responder(driver, name, transfer, jet=jet is not None)
+        wire = connected.stream if jet is None else \
+            DecryptingStream(connected.stream, jet, incoming.size - incoming.offset)
         meter = ProgressReporter(transfer, incoming.size, start=incoming.offset)
         # A stream that breaks because the sender cancelled ends as "cancelled by the
         # peer", not as a transport error (jinglefs.endings).
-        await pump_bytes(driver, incoming.receive(connected.stream,
-                                                  on_progress=meter.update), transfer)
+        await pump_bytes(driver, incoming.receive(wire, on_progress=meter.update), transfer)
+        # XEP-0391 §5: the GCM tag after the last byte, checked before the file is kept.
+        await pump_bytes(driver, verify_received(wire), transfer)
         meter.finish()
         keep_partial = False  # from here on a failure means the bytes are wrong
         await refuse_surplus(driver, connected)
@@ -77,13 +88,19 @@ async def run_receiver(driver: SessionDriver, content: Content, incoming: Incomi
             transfer.emit(Verified(transfer.id, algo=verification.algo,
                                    digest=incoming.checked.get(verification.algo, b"")))
             confirm_checksum(driver, content, incoming.checked)
-        driver.session.send_info(Received(content.creator, name), time.monotonic())
-        driver.pump()
+        if not driver.session.is_over:
+            # XEP-0234 §8.1: a Psi sender waits for <received/> (docs/interop.md §6.3);
+            # Gajim answers it with an error as well as a result (§5.3): only logged.
+            driver.session.send_info(Received(content.creator, name), time.monotonic())
+            driver.pump()
+        # A sender that ended the session with <success/> right after the last byte
+        # (before or without a checksum) leaves a complete file: nothing more to send.
         driver.content_done(name)
         how = Verification.SENDER_HASH if incoming.verified else Verification.NO_SENDER_HASH
         transfer.emit(Completed(transfer.id, path=str(final), size=incoming.size,
                                 hashes=dict(incoming.digests), verified=how.verified,
-                                verification=how, reason="" if how.verified else how.text))
+                                verification=how, reason="" if how.verified else how.text,
+                                protection=transfer.protection))
     except Ended as e:
         incoming.abort(keep_partial=keep_partial)
         transfer.fail(error_for_end(e.ended))
@@ -111,19 +128,19 @@ async def run_receiver(driver: SessionDriver, content: Content, incoming: Incomi
             await cq.negotiator.aclose()
 
 async def connect_as_responder(driver: SessionDriver, name: str,
-                               transfer: TransferHandle) -> Connected:
+                               transfer: TransferHandle, *, jet: bool = False) -> Connected:
     """Connect, switching when the initiator replaces the transport; once this returns
     (or fails) the content's transport is fixed, so a transport-replace still unanswered,
     or any later one, gets transport-reject (XEP-0166 §7.2.15: always answered)."""
     try:
-        return await _switch_until_connected(driver, name, transfer)
+        return await _switch_until_connected(driver, name, transfer, jet)
     finally:
         driver.session.refuse_replace(name, time.monotonic())
         driver.pump()
 
 
 async def _switch_until_connected(driver: SessionDriver, name: str,
-                                  transfer: TransferHandle) -> Connected:
+                                  transfer: TransferHandle, jet: bool = False) -> Connected:
     cq = driver.contents[name]
     timeout = driver.host.settings.timeouts.transport
     failures: list[str] = []
@@ -139,8 +156,9 @@ async def _switch_until_connected(driver: SessionDriver, name: str,
             if connect in done and connect.exception() is None:
                 replace_wait.cancel()
                 connected = connect.result()
-                transfer.emit(TransportSelected(transfer.id, connected.path,
-                                                connected.detail, connected.path.encrypted))
+                transfer.emit(TransportSelected(
+                    transfer.id, connected.path, connected.detail,
+                    connected.path.encrypted or jet, Protection.of(connected.path, jet)))
                 return connected
             if connect in done:
                 if isinstance(connect.exception(), errors.ProtocolError):
@@ -166,6 +184,11 @@ async def _switch_until_connected(driver: SessionDriver, name: str,
             driver.session.reject_transport(name, replacement.transport, time.monotonic())
             driver.pump()
             continue  # keep waiting: the initiator may offer another one
+        if not encryption_policy.may_switch_to(driver.host.settings.encryption, jet=jet,
+                                               kind=factory.kind):
+            raise errors.EncryptionRequired(
+                f"the sender switched to {label(factory.kind)}, which would carry the "
+                "file unencrypted")
         cq.negotiator = factory(driver.context(name))
         answer = await cq.negotiator.answer(replacement.transport)
         driver.session.accept_transport(name, answer, time.monotonic())
@@ -197,20 +220,45 @@ async def refuse_surplus(driver: SessionDriver, connected: Connected) -> None:
         raise errors.SizeMismatch("the sender sent more bytes than it offered")
 
 async def expected_hashes(driver: SessionDriver, name: str, content: Content) -> dict[str, bytes]:
+    """The sender's digests of this file: from the offer and its checksum (XEP-0234
+    §8.2), which may come before the bytes (Gajim, docs/interop.md §5.3) or after them.
+    With none yet, wait :data:`CHECKSUM_WAIT` when the offer announced one
+    (``<hash-used/>``: Psi, Libervia, jinglefs), :data:`CHECKSUM_GRACE` otherwise
+    (Conversations sends one unannounced, Dino none), and never past the session's end:
+    a sender that ended with ``<success/>`` sends nothing more.  Unknown algorithms are
+    skipped; Libervia's hex-text values are decoded (:func:`sender_digest`)."""
     hashes: dict[str, bytes] = {}
+    announced = False
     if isinstance(content.description, FileTransferDescription):
         hashes.update(content.description.file.hashes)
+        announced = bool(content.description.file.hash_used)
     cq = driver.contents[name]
-    if cq.checksum is None and not hashes:
-        with contextlib.suppress(TimeoutError):
-            await driver.next_for(name, (InfoReceived,), CHECKSUM_WAIT)
+    if cq.checksum is None and not hashes and not driver.session.is_over:
+        with contextlib.suppress(TimeoutError, Ended):
+            await driver.next_for(name, (InfoReceived,),
+                                  CHECKSUM_WAIT if announced else CHECKSUM_GRACE)
     if cq.checksum is not None:
         hashes.update(cq.checksum.file.hashes)
-    return {algo: v for a, v in hashes.items() if (algo := normalize_algo(a))}
+    return {algo: sender_digest(algo, v) for a, v in hashes.items()
+            if (algo := normalize_algo(a))}
+
+
+def sender_digest(algo: str, value: bytes) -> bytes:
+    """A digest as the sender meant it.  Libervia 0.8 puts base64 of the *hex text* of
+    the digest in ``<hash/>`` (docs/interop.md §7.3, docs/protocol.md §9.3): a value
+    twice the digest's length made of hex digits is that text, decoded here.  (A real
+    digest made only of those 22 byte values is as likely as guessing it.)"""
+    size = len(MultiHasher((algo,)).digests()[algo])
+    if len(value) == 2 * size and all(c in _HEX_DIGITS for c in value):
+        return bytes.fromhex(value.decode("ascii"))
+    return value
+
+
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
 def file_info(desc: FileDesc) -> FileInfo:
-    hashes = {a: v for name, v in desc.hashes if (a := normalize_algo(name))}
+    hashes = {a: sender_digest(a, v) for name, v in desc.hashes if (a := normalize_algo(name))}
     return FileInfo(name=desc.name or "file", size=desc.size or 0,
                     media_type=desc.media_type or "application/octet-stream",
                     date=desc.date, desc=desc.desc, hashes=hashes)

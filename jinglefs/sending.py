@@ -13,6 +13,7 @@ the session once it has every file).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -29,8 +30,16 @@ from .driver import (
     reason_for_error,
 )
 from .endings import pump_bytes
-from .events import Accepted, Completed, TransportSelected, Verification, Verified
+from .events import (
+    Accepted,
+    Completed,
+    Protection,
+    TransportSelected,
+    Verification,
+    Verified,
+)
 from .handles import TransferHandle
+from .jet.stream import EncryptingStream, JetKeys, then_finish
 from .jingle.model import (
     Checksum,
     Content,
@@ -41,14 +50,18 @@ from .jingle.model import (
 )
 from .jingle.session import (
     SessionAccepted,
+    SessionEnded,
+    SessionEvent,
     TransportAccepted,
     TransportRejected,
+    TransportReplaceReceived,
 )
 from .jingle.transport import TransportPayload, UnknownTransport
 from .ladder import DIRECT, connect_limit, fast_path, label
+from .multi_content import known_client
 from .negotiator import Connected, Negotiator
 from .transfer.hashing import DEFAULT_ALGO, MultiHasher, canonical_hashes, verify
-from .transfer.sender import send_file
+from .transfer.sender import open_for_sending, send_file
 
 #: The sending flow waits this much longer than a rung's own limit (the negotiator gives
 #: up first, with a clearer reason).
@@ -56,6 +69,10 @@ RUNG_GRACE = 1.0
 #: How long the sender waits for the receiver's session-terminate after the checksum of
 #: the session's last file.
 FINISH_WAIT = 60.0
+#: How long the sending flow waits, after a rung failed, for the transport-replace of a
+#: contact that replaces transports itself (Dino sends it as soon as both sides reported
+#: candidate-error, docs/interop.md §4.4).
+PEER_REPLACE_WAIT = 10.0
 #: The most files one session carries; a bigger action is split into several sessions
 #: (which a jinglefs receiver still shows as one offer, docs/protocol.md §3.5).  It keeps
 #: session-initiate, with every content's transport candidates, far below the stanza size
@@ -70,6 +87,8 @@ class OutgoingFile:
     path: Path
     desc: FileDesc
     transfer: TransferHandle
+    #: XEP-0391: the file travels encrypted with these keys (None: as it is)
+    jet: JetKeys | None = None
 
 
 def content_names(count: int) -> list[str]:
@@ -90,13 +109,13 @@ async def run_sender(driver: SessionDriver, files: Sequence[OutgoingFile],
         payloads = await asyncio.gather(*(neg.offer() for neg in negotiators))
         driver.session.initiate([
             Content(Role.INITIATOR, name, senders=Role.INITIATOR,
-                    description=FileTransferDescription(f.desc), transport=payload)
+                    description=FileTransferDescription(f.desc), transport=payload,
+                    security=f.jet.security if f.jet is not None else None)
             for name, f, payload in zip(names, files, payloads, strict=True)],
             time.monotonic())
         driver.pump()
         gate.release()
-        accepted = await driver.next_for(names[0], (SessionAccepted,),
-                                         driver.host.settings.timeouts.accept + 5)
+        accepted = await _wait_for_accept(driver, names[0])
         taken = {c.name: c for c in accepted.contents}
         flows: list[asyncio.Task[dict[str, bytes] | None]] = []
         sent: list[tuple[str, OutgoingFile]] = []
@@ -144,6 +163,25 @@ async def run_sender(driver: SessionDriver, files: Sequence[OutgoingFile],
                   Reason.GENERAL_ERROR)
     finally:
         await driver.close_negotiators()
+
+
+async def _wait_for_accept(driver: SessionDriver, name: str) -> SessionAccepted:
+    """session-accept, or :class:`errors.Unanswered` when the contact's client neither
+    accepts nor declines within ``Timeouts.accept``: some drop an offer without a word
+    (Dino, from people without an open conversation: docs/interop.md §4.7).  The session
+    ends with session-terminate ``<timeout/>`` (XEP-0166 §7.4), so nothing stays pending
+    on either side."""
+    limit = driver.host.settings.timeouts.accept
+    try:
+        # The session's own accept timer ends it at ``limit``; this is the backstop.
+        return await driver.next_for(name, (SessionAccepted,), limit + 5)
+    except Ended as e:
+        if e.ended.by_peer or e.ended.reason.condition is not Reason.TIMEOUT:
+            raise
+    except TimeoutError:
+        pass
+    raise errors.Unanswered(f"no answer within {limit:g} s; {errors.UNANSWERED_HELP}",
+                            reason=Reason.TIMEOUT.value)
 
 
 class _HeldInfo:
@@ -203,7 +241,8 @@ def _completed(driver: SessionDriver, name: str, f: OutgoingFile,
         transfer.emit(Verified(transfer.id, algo=check.algo, digest=digests[check.algo]))
     transfer.emit(Completed(transfer.id, path=str(f.path), size=f.desc.size or 0,
                             hashes=digests, verified=how.verified, verification=how,
-                            reason="" if how.verified else how.text))
+                            reason="" if how.verified else how.text,
+                            protection=transfer.protection))
 
 
 def _fail_all(driver: SessionDriver, files: Sequence[OutgoingFile],
@@ -234,13 +273,23 @@ async def _send_content(driver: SessionDriver, name: str, neg: Negotiator, conte
                 getattr(content.transport, "namespace", None) != neg.namespace:
             raise errors.RemoteProtocolError("the peer accepted with another transport")
         neg.remote_answer(content.transport)  # type: ignore[arg-type]
-        stream = await connect_as_initiator(driver, name, neg, rest, transfer)
+        stream = await connect_as_initiator(driver, name, neg, rest, transfer,
+                                            jet=f.jet is not None)
+        # XEP-0391 §3: with JET the transport carries ciphertext, then the tag.
+        wire = EncryptingStream(stream.stream, f.jet.secret) if f.jet is not None \
+            else stream.stream
         meter = ProgressReporter(transfer, size)
-        # A stream the receiver closed because it cancelled ends as "cancelled by the
-        # peer", not as a transport error (jinglefs.endings).
-        digests = await pump_bytes(driver, send_file(
-            stream.stream, f.path, offset=offset, algos=(DEFAULT_ALGO,),
-            on_progress=meter.update), transfer)
+        with open_for_sending(f.path) as source:
+            if source.size != size:
+                # Never more (or fewer) bytes than the offer's <size/>: Conversations
+                # writes whatever follows into the file (docs/interop.md §3.10).
+                raise errors.StorageError(f"{f.path.name} changed size since it was "
+                                          f"offered ({size} -> {source.size} bytes)")
+            # A stream the receiver closed because it cancelled ends as "cancelled by
+            # the peer", not as a transport error (jinglefs.endings).
+            digests = await pump_bytes(driver, then_finish(send_file(
+                wire, source, offset=offset, length=size - offset,
+                algos=(DEFAULT_ALGO,), on_progress=meter.update), wire), transfer)
         meter.finish()
         await close_quietly(stream.stream)
         if driver.ended.done():
@@ -287,7 +336,8 @@ def _file_digests(path: Path) -> dict[str, bytes]:
 
 
 async def connect_as_initiator(driver: SessionDriver, content: str, neg: Negotiator,
-                               rest: list[str], transfer: TransferHandle) -> Connected:
+                               rest: list[str], transfer: TransferHandle, *,
+                               jet: bool = False) -> Connected:
     """Climb the ladder from the accepted transport ``neg`` (README "How the ladder
     decides"): each rung gets its own limit (:func:`jinglefs.ladder.connect_limit`); on
     failure the transport is replaced with the next rung of ``rest`` (XEP-0166 §7.2.15).
@@ -301,27 +351,82 @@ async def connect_as_initiator(driver: SessionDriver, content: str, neg: Negotia
         await neg.aclose()
         rest[:0] = [DIRECT.kind, neg.kind]
         current = None
-    while True:
-        if current is not None:
-            connected = await _connect_rung(driver, current, failures)
-            if connected is not None:
-                transfer.emit(TransportSelected(transfer.id, connected.path, connected.detail,
-                                                connected.path.encrypted))
-                return connected
-        current = await _replace_with_next(driver, content, rest, failures)
-        if current is None:
-            raise errors.CandidatesFailed("no transport worked: " + "; ".join(failures))
+    peer_replaces = peer_replaces_transports(driver)
+    if peer_replaces:
+        # Dino replaces a failed transport itself, whatever its role, and rejects every
+        # transport-replace it receives (docs/interop.md §4.4): take its replace.
+        driver.session.expect_replace(content)
+    try:
+        while True:
+            if current is not None:
+                connected = await _connect_rung(driver, current, failures,
+                                                content if peer_replaces else None)
+                if connected is not None:
+                    transfer.emit(TransportSelected(
+                        transfer.id, connected.path, connected.detail,
+                        connected.path.encrypted or jet, Protection.of(connected.path, jet)))
+                    return connected
+            if peer_replaces:
+                current = await _take_peer_replace(driver, content, rest, failures)
+            else:
+                current = await _replace_with_next(driver, content, rest, failures)
+            if current is None:
+                raise errors.CandidatesFailed("no transport worked: " + "; ".join(failures))
+    finally:
+        if peer_replaces and not driver.session.is_over:
+            # From here on the transport is fixed (XEP-0166 §7.2.15: still answered).
+            driver.session.refuse_replace(content, time.monotonic())
+            driver.pump()
 
 
-async def _connect_rung(driver: SessionDriver, neg: Negotiator, failures: list[str]
-                        ) -> Connected | None:
+def peer_replaces_transports(driver: SessionDriver) -> bool:
+    """Whether the contact's client replaces a failed transport itself, as responder,
+    and refuses ours: Dino (docs/interop.md §4.4, §11 "Fallback")."""
+    names, node = driver.host.connection.software(driver.session.peer_jid)
+    return known_client(names, node) == "dino"
+
+
+async def _take_peer_replace(driver: SessionDriver, content: str, rest: list[str],
+                             failures: list[str]) -> Negotiator | None:
+    """The contact's own transport-replace (XEP-0166 §7.2.15, sent by a Dino responder),
+    accepted when it names a rung still left in ``rest``; None when none comes within
+    :data:`PEER_REPLACE_WAIT` or it names a transport we cannot take."""
+    try:
+        replacement = await driver.next_for(content, (TransportReplaceReceived,),
+                                            PEER_REPLACE_WAIT)
+    except TimeoutError:
+        failures.append(f"the contact offered no other transport within "
+                        f"{PEER_REPLACE_WAIT:g} s")
+        return None
+    namespace = getattr(replacement.transport, "namespace", "")
+    factory = driver.host.factory_for(namespace)
+    if factory is None or factory.kind not in rest:
+        driver.session.reject_transport(content, replacement.transport, time.monotonic())
+        driver.pump()
+        failures.append(f"the contact offered {namespace or 'an unknown transport'}, "
+                        "which is not left to try")
+        return None
+    rest.remove(factory.kind)
+    neg = factory(driver.context(content))
+    driver.contents[content].negotiator = neg
+    answer = await neg.answer(replacement.transport)
+    driver.session.accept_transport(content, answer, time.monotonic())
+    driver.pump()
+    return neg
+
+
+async def _connect_rung(driver: SessionDriver, neg: Negotiator, failures: list[str],
+                        replaceable: str | None = None) -> Connected | None:
     """One rung within its limit; None, with the reason added to ``failures``, when it
-    did not connect."""
+    did not connect.  With ``replaceable`` (a content name), the contact's
+    transport-replace of that content also ends the attempt (it gave up on this rung)."""
     limit = connect_limit(neg.kind, driver.host.settings)
     started = time.monotonic()
     try:
         # The negotiator ends itself at ``limit`` with a clearer reason; this is the backstop.
-        connected = await driver.until_ended(neg.connect(), limit + RUNG_GRACE)
+        work = neg.connect() if replaceable is None else \
+            _connect_unless_replaced(driver, neg, replaceable)
+        connected = await driver.until_ended(work, limit + RUNG_GRACE)
     except (errors.TransportError, TimeoutError, OSError) as e:
         why = str(e) or f"no connection within {limit:.0f} s"
         failures.append(f"{label(neg.kind)}: {why}")
@@ -333,6 +438,34 @@ async def _connect_rung(driver: SessionDriver, neg: Negotiator, failures: list[s
     driver.log.info("%s connected after %.2f s: %s", neg.kind, time.monotonic() - started,
                     connected.detail)
     return connected
+
+
+async def _connect_unless_replaced(driver: SessionDriver, neg: Negotiator,
+                                   content: str) -> Connected:
+    """``neg.connect()``, given up as soon as the contact replaces the transport (its
+    transport-replace stays queued for :func:`_take_peer_replace`)."""
+    queue = driver.contents[content].queue
+    connect = asyncio.ensure_future(neg.connect())
+    getter: asyncio.Future[SessionEvent] | None = None
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({connect, getter},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                return connect.result()
+            event = getter.result()
+            if isinstance(event, TransportReplaceReceived | SessionEnded):
+                queue.put_nowait(event)  # for the next step, which answers it
+                raise errors.TransportError("the contact replaced the transport")
+            # Other events need nothing here (a checksum is kept in ContentQueue.checksum).
+    finally:
+        if getter is not None and not getter.done():
+            getter.cancel()  # a pending get() would swallow the next event
+        if not connect.done():
+            connect.cancel()
+            with contextlib.suppress(BaseException):
+                await connect
 
 
 async def _replace_with_next(driver: SessionDriver, content: str, rest: list[str],

@@ -43,7 +43,7 @@ from jinglefs_ui.qtfix import protect_bools  # noqa: E402
 from jinglefs_ui.storage import MB, History, Preferences  # noqa: E402
 from jinglefs_ui.widgets.main_window import MainWindow  # noqa: E402
 from jinglefs_ui.widgets.preferences_dialog import PreferencesDialog  # noqa: E402
-from tests.fakes import HANG, FakeClient, FakeConnect, FakeOffer  # noqa: E402
+from tests.fakes import HANG, FakeClient, FakeConnect, FakeOffer, fake_fingerprint  # noqa: E402
 from tests.ui.fakes_gui import MemoryStore, RecordingNotifier, roster, until  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
@@ -249,6 +249,50 @@ async def account_screens(tmp: Path) -> None:
     window.close()
 
 
+async def trust_screens(tmp: Path) -> None:
+    """A contact's OMEMO devices, Verify… with a fingerprint that differs, and our own
+    fingerprint in the account dialog."""
+    client = FakeClient("me@example.org/jinglefs", contacts=roster())
+    assert client.omemo is not None
+    alice = "alice@example.org"
+    laptop, phone, tablet = (fake_fingerprint(f"alice-{d}") for d in ("laptop", "phone",
+                                                                        "tablet"))
+    client.omemo.publish(alice, 1419653012, laptop)
+    client.omemo.publish(alice, 2008374455, phone)
+    await client.verify_device(alice, laptop)
+    client.omemo.publish(alice, 310589127, tablet)  # added after the verification
+    store = MemoryStore(tmp, accounts=[AccountInfo("me@example.org")],
+                        passwords={"me@example.org": "pw"})
+    window = MainWindow(ClientBridge(FakeConnect(client)), store, Preferences(),
+                        History(None), notifier=RecordingNotifier())
+    window.resize(1000, 600)
+    window.show()
+    await window.start()
+    await until(lambda: window.bridge.state == "online", what="online")
+    dlg = window.open_devices_dialog(alice)
+    assert dlg is not None
+    await until(lambda: dlg.table.topLevelItemCount() == 3, what="devices")
+    dlg.resize(860, 330)
+    dlg.select(310589127)
+    await settle()
+    save(dlg, "device-fingerprints.png")
+    verify = dlg.open_verify()
+    assert verify is not None
+    verify.pasted.setText(fake_fingerprint("someone else"))
+    await settle()
+    save(verify, "verify-device.png")
+    verify.reject()
+    dlg.close()
+    account = window.open_account_dialog()
+    await until(lambda: account.copy_fingerprint.isEnabled(), what="our fingerprint")
+    await settle()
+    save(account, "account-fingerprint.png")
+    account.close()
+    window.bridge._closing = True
+    await window.bridge.aclose()
+    window.close()
+
+
 async def amain() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
@@ -256,6 +300,7 @@ async def amain() -> None:
         home.mkdir(parents=True)
         await main_window_screens(home)
         await account_screens(Path(b))
+        await trust_screens(Path(b) / "trust")
 
 
 def main() -> int:

@@ -3,14 +3,16 @@
 Fixtures:
     prosody           session: ProsodyServer with alice <-> bob (mutual contacts, subscription
                       both) and carol (a stranger to both). TLS required, proxy65 on, no TURN.
+    ejabberd          session: EjabberdServer with the same accounts and rosters as ``prosody``
+                      (tests/servers/ejabberd.py), started only by tests that ask for it.
     prosody_factory   function: ``prosody_factory(accounts=..., start=True, **ProsodyServer
                       kwargs)`` for tests that need their own server; stopped at teardown.
     coturn            session: CoturnServer (TURN REST auth) on 127.0.0.1.
     coturn_factory    function: ``coturn_factory(**CoturnServer kwargs)``, started.
     (autouse)         JINGLEFS_STATE_DIR: a throwaway folder per test.
 
-A missing ``prosody``/``turnserver`` binary FAILS the test (it is never skipped): run
-``bash scripts/setup``. Server logs stay under pytest's basetemp
+A missing ``prosody``/``turnserver``/``ejabberd`` binary FAILS the test (it is never skipped):
+run ``bash scripts/setup``. Server logs stay under pytest's basetemp
 (/tmp/pytest-of-$USER/pytest-N/); a failing test that used a server gets its log tail appended
 to the report.
 """
@@ -31,7 +33,9 @@ if str(_ROOT) not in sys.path:  # `pytest` without `python -m` does not add the 
 
 from tests.servers import ServerError  # noqa: E402
 from tests.servers.coturn import CoturnServer  # noqa: E402
+from tests.servers.ejabberd import EjabberdServer  # noqa: E402
 from tests.servers.prosody import ProsodyServer  # noqa: E402
+from tests.servers.xmpp_server import XmppServer  # noqa: E402
 
 ProsodyFactory = Callable[..., ProsodyServer]
 CoturnFactory = Callable[..., CoturnServer]
@@ -41,7 +45,7 @@ DEFAULT_ACCOUNTS: dict[str, tuple[str, ...]] = {"alice": ("bob",), "bob": (), "c
 
 _SERVERS_KEY = pytest.StashKey[list[Any]]()
 
-S = TypeVar("S", ProsodyServer, CoturnServer)
+S = TypeVar("S", ProsodyServer, EjabberdServer, CoturnServer)
 
 
 def _start(server: S) -> S:
@@ -71,7 +75,7 @@ def _servers(request: pytest.FixtureRequest) -> Iterator[list[Any]]:
             server.stop()
 
 
-def _add_accounts(server: ProsodyServer, accounts: Mapping[str, Iterable[str]]) -> None:
+def _add_accounts(server: XmppServer, accounts: Mapping[str, Iterable[str]]) -> None:
     for user, roster in accounts.items():
         server.add_account(user, roster=roster)
 
@@ -79,6 +83,13 @@ def _add_accounts(server: ProsodyServer, accounts: Mapping[str, Iterable[str]]) 
 @pytest.fixture(scope="session")
 def prosody(tmp_path_factory: pytest.TempPathFactory) -> Generator[ProsodyServer, None, None]:
     server = ProsodyServer(tmp_path_factory.mktemp("prosody"))
+    _add_accounts(server, DEFAULT_ACCOUNTS)
+    yield from _serve(server)
+
+
+@pytest.fixture(scope="session")
+def ejabberd(tmp_path_factory: pytest.TempPathFactory) -> Generator[EjabberdServer, None, None]:
+    server = EjabberdServer(tmp_path_factory.mktemp("ejabberd"))
     _add_accounts(server, DEFAULT_ACCOUNTS)
     yield from _serve(server)
 
@@ -126,6 +137,8 @@ def _throwaway_state_dir(tmp_path_factory: pytest.TempPathFactory,
     """JINGLEFS_STATE_DIR (history, resume records of partial downloads) is a throwaway
     folder for every test, never the user's state directory; a test may set its own."""
     monkeypatch.setenv("JINGLEFS_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+    # OMEMO keys (jinglefs.omemo): never the user's data directory either
+    monkeypatch.setenv("JINGLEFS_DATA_DIR", str(tmp_path_factory.mktemp("data")))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -138,8 +151,8 @@ def pytest_runtest_makereport(
         return
     servers: list[Any] = []
     funcargs = getattr(item, "funcargs", {})
-    for name in ("prosody", "coturn"):
-        if name in funcargs:
+    for name in ("prosody", "ejabberd", "xmpp_server", "coturn"):
+        if name in funcargs and funcargs[name] not in servers:
             servers.append(funcargs[name])
     for group in item.stash.get(_SERVERS_KEY, []):
         servers.extend(group)

@@ -49,7 +49,9 @@ against the real client on a real server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import hashlib
 import inspect
 import itertools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -67,6 +69,7 @@ from jinglefs.api import (
     Contact,
     ContactsChanged,
     OfferReceived,
+    PeerDevice,
     Settings,
     TransferLike,
 )
@@ -79,6 +82,7 @@ from jinglefs.events import (
     Offered,
     PathKind,
     Progress,
+    Protection,
     TransferEvent,
     TransferState,
     TransportSelected,
@@ -87,6 +91,10 @@ from jinglefs.events import (
     next_state,
 )
 from jinglefs.handles import failed_event
+from jinglefs.jet import policy as encryption_policy
+from jinglefs.jet.envelope import EnvelopeError
+from jinglefs.jid import bare_jid
+from jinglefs.omemo import trust
 from jinglefs.transfer.names import UnsafePathError, safe_filename, safe_relative_path
 from jinglefs.transfer.selection import files_to_send
 
@@ -96,6 +104,8 @@ __all__ = [
     "FakeTransfer",
     "FakeOffer",
     "FakeClient",
+    "FakeOmemo",
+    "fake_fingerprint",
     "FakeConnect",
     "fake_connect",
     "success_script",
@@ -167,7 +177,8 @@ def success_script(
     script: list[Step] = [
         Offered(transfer_id, peer=peer, direction=direction, file=file),
         Accepted(transfer_id),
-        TransportSelected(transfer_id, path=path, detail="", encrypted=path.encrypted),
+        TransportSelected(transfer_id, path=path, detail="", encrypted=path.encrypted,
+                          protection=Protection.of(path, False)),
     ]
     for i in range(1, steps + 1):
         done = file.size * i // steps
@@ -220,7 +231,8 @@ def failure_script(
     if not isinstance(error, errors.Declined | errors.RecipientUnavailable
                       | errors.NegotiationTimeout):
         script.append(Accepted(tid))
-        script.append(TransportSelected(tid, path=path, encrypted=path.encrypted))
+        script.append(TransportSelected(tid, path=path, encrypted=path.encrypted,
+                                        protection=Protection.of(path, False)))
         done = file.size if isinstance(error, errors.ChecksumMismatch
                                        | errors.SizeMismatch) else file.size // 2
         script.append(Progress(tid, done=done, total=file.size, rate=1_000_000.0))
@@ -464,6 +476,70 @@ class _Subscription:
         return ev
 
 
+def fake_fingerprint(seed: str) -> str:
+    """An OMEMO fingerprint in the form people compare (8 groups of 8 hex digits), the
+    same for the same seed."""
+    digest = hashlib.sha256(seed.encode()).hexdigest()
+    return " ".join(digest[i:i + 8] for i in range(0, 64, 8))
+
+
+class FakeOmemo:
+    """Our OMEMO device's view of trust (:class:`jinglefs.omemo.device.OmemoDevice`), no
+    network: the same rules, from the same pure module (:mod:`jinglefs.omemo.trust`).
+
+    A contact adds a device with :meth:`publish` (a new device id, or a known id with a
+    new key: a changed device).  The client sees it at its next look (:meth:`devices`:
+    ``devices_of``, or a send to that contact) and decides its trust then, as the real one
+    does: blind trust before verification (BTBV), "new-after-verified" once a device of
+    that contact is verified.  ``unreachable[bare] = why``: their devices cannot be fetched.
+    """
+
+    def __init__(self, own_jid: str, fingerprint: str | None = None) -> None:
+        #: our own device's fingerprint: one device per client (per full JID) here
+        self.fingerprint = fingerprint or fake_fingerprint(own_jid)
+        #: bare JID -> device id -> fingerprint, as published
+        self._published: dict[str, dict[int, str]] = {}
+        #: (bare JID, fingerprint) -> trust: python-omemo keeps trust per identity key
+        self._trust: dict[tuple[str, str], str] = {}
+        self._seen: dict[str, list[PeerDevice]] = {}
+        self.unreachable: dict[str, str] = {}
+
+    def publish(self, bare: str, device_id: int, fingerprint: str) -> None:
+        self._published.setdefault(bare_jid(bare), {})[device_id] = fingerprint
+
+    def devices(self, bare: str) -> list[PeerDevice]:
+        peer = bare_jid(bare)
+        if peer in self.unreachable:
+            raise EnvelopeError(f"cannot fetch the OMEMO devices of {peer}: "
+                                f"{self.unreachable[peer]}")
+        published = self._published.get(peer, {})
+        levels = [self._trust.get((peer, fp), trust.UNDECIDED) for fp in published.values()]
+        level = trust.decide(levels)
+        for fp in published.values():
+            self._trust.setdefault((peer, fp), level)
+        out = [PeerDevice(peer, i, fp, self._trust[(peer, fp)])
+               for i, fp in sorted(published.items())]
+        self._seen[peer] = out
+        return out
+
+    def new_devices_of_verified(self, bare: str) -> list[PeerDevice]:
+        return [d for d in self._seen.get(bare_jid(bare), [])
+                if d.trust == trust.NEW_AFTER_VERIFIED]
+
+    def verify(self, bare: str, fingerprint: str) -> PeerDevice:
+        wanted = trust.normalize_fingerprint(fingerprint)
+        if wanted is None:
+            raise EnvelopeError(f"{fingerprint!r} is not an OMEMO fingerprint (64 hex "
+                                f"digits, usually shown as 8 groups of 8)")
+        peer = bare_jid(bare)
+        match = [d for d in self.devices(peer) if d.fingerprint == wanted]
+        if not match:
+            raise EnvelopeError(f"no OMEMO device of {peer} has the fingerprint {wanted}; "
+                                f"nothing was marked verified")
+        self._trust[(peer, wanted)] = trust.VERIFIED
+        return next(d for d in self.devices(peer) if d.device_id == match[0].device_id)
+
+
 @dataclass
 class _SendCall:
     recipient: str
@@ -484,13 +560,18 @@ class FakeClient:
     :param peer_confirms: the recipient confirms the checksum (a jinglefs receiver), so a
         sent file is "verified by the receiver"; by default it does not (Dino,
         Conversations): "delivered; the receiver did not confirm the checksum".
+    :ivar omemo: our OMEMO device's trust (:class:`FakeOmemo`); None with
+        ``omemo=False`` (``Settings.omemo`` off).
+    :ivar encryption: ``Settings.encryption`` as :meth:`set_encryption` last set it.
     """
 
     def __init__(self, jid: str = "me@example.org/jinglefs", *,
                  contacts: Sequence[Contact] = (), offers: Sequence[FakeOffer] = (),
                  end_offers: bool = False, path: PathKind = PathKind.S5B_DIRECT,
-                 peer_confirms: bool = False) -> None:
+                 peer_confirms: bool = False, omemo: bool = True) -> None:
         self.jid = jid
+        self.omemo: FakeOmemo | None = FakeOmemo(jid) if omemo else None
+        self.encryption = "auto"
         self.peer_confirms = peer_confirms
         self._contacts = list(contacts)
         self.path = path
@@ -514,6 +595,10 @@ class FakeClient:
     async def send_files(self, recipient: str, paths: Sequence[Path], *,
                          transport: str | None = None) -> list[TransferLike]:
         self.sent.append(_SendCall(recipient, [Path(p) for p in paths], transport))
+        if self.omemo is not None and self.encryption != "off":
+            # the real client looks at the contact's devices before it seals a key
+            with contextlib.suppress(EnvelopeError):
+                self.omemo.devices(recipient)
         if self.send_error is not None:
             raise self.send_error
         made: list[FakeTransfer] = []
@@ -575,6 +660,29 @@ class FakeClient:
     def events(self) -> AsyncIterator[ClientEvent]:
         """Client events from this call on (subscribed at once, not at the first ``anext``)."""
         return _Subscription(self._subscribers)
+
+    # ----------------------------------------------------------- encryption
+
+    async def set_encryption(self, policy: str) -> None:
+        self.encryption = encryption_policy.check(policy)
+
+    def _omemo_device(self) -> FakeOmemo:
+        if self.omemo is None:
+            raise EnvelopeError("OMEMO is not set up on this device "
+                                "(OMEMO is off for this account)")
+        return self.omemo
+
+    async def own_fingerprint(self) -> str | None:
+        return self.omemo.fingerprint if self.omemo is not None else None
+
+    async def devices_of(self, bare: str) -> list[PeerDevice]:
+        return self._omemo_device().devices(bare)
+
+    async def verify_device(self, bare: str, fingerprint: str) -> PeerDevice:
+        return self._omemo_device().verify(bare, fingerprint)
+
+    def new_devices_of_verified(self, bare: str) -> list[PeerDevice]:
+        return self.omemo.new_devices_of_verified(bare) if self.omemo is not None else []
 
     async def aclose(self) -> None:
         self.closed = True

@@ -25,14 +25,16 @@ FORBIDDEN_IN_SANS_IO = {"asyncio", "socket", "time", "random", "uuid", "secrets"
 #: the sans-IO files: the Jingle core and each transport's pure part
 SANS_IO = sorted([*(PKG / "jingle").glob("*.py"), PKG / "ibb" / "protocol.py",
                   PKG / "s5b" / "protocol.py", PKG / "s5b" / "wire.py",
-                  PKG / "ice" / "protocol.py"])
+                  PKG / "ice" / "protocol.py", PKG / "jet" / "protocol.py",
+                  PKG / "jmi" / "protocol.py", PKG / "xmpp" / "caps.py"])
 
 #: third-party package -> the only modules (paths relative to jinglefs/) that may import it
 ALLOWED = {
     "aiortc": {"ice/channel.py", "ice/_aiortc.py"},
     "aioice": {"ice/channel.py", "ice/_aiortc.py"},
     "aiolibdatachannel": {"ice/native.py"},
-    "slixmpp": {"xmpp/connection.py", "ibb/service.py", "s5b/proxy.py", "ice/servers.py"},
+    "slixmpp": {"xmpp/connection.py", "ibb/service.py", "s5b/proxy.py", "ice/servers.py",
+                "jmi/service.py"},
 }
 
 

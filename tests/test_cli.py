@@ -168,6 +168,8 @@ def test_exit_code_table_uses_the_errors_module_numbers() -> None:
                                     errors.EXIT_NO_RECIPIENT, errors.EXIT_TRANSPORT,
                                     errors.EXIT_TRANSFER, errors.EXIT_HASH_MISMATCH,
                                     errors.EXIT_CANCELLED, errors.EXIT_DECLINED,
+                                    errors.EXIT_UNANSWERED, errors.EXIT_DECRYPT_FAILED,
+                                    errors.EXIT_ENCRYPTION_REQUIRED,
                                     errors.EXIT_INTERRUPTED})
 
 

@@ -55,10 +55,13 @@ README_MEANING = {
     "hash-mismatch": "checksum mismatch",
     "cancelled": "cancelled",
     "declined": "declined by the recipient",
+    "unanswered": "unanswered",
     "interrupted": "interrupted",
     "protocol-error": "other failure",
     "local-protocol": "other failure",
     "protocol": "other failure",
+    "decrypt-failed": "an encrypted file failed to decrypt",
+    "encryption-required": "encryption required",
 }
 
 
@@ -80,7 +83,7 @@ def error_classes() -> list[type[BaseException]]:
 
 def test_the_readme_table_is_parsed() -> None:
     codes = readme_exit_codes()
-    assert sorted(codes) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130]
+    assert sorted(codes) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 130]
     assert "checksum mismatch" in codes[8] and "declined" in codes[10]
 
 

@@ -42,3 +42,22 @@ def test_known_multi_content_clients(names: tuple[str, ...], node: str) -> None:
 ])
 def test_everyone_else_gets_one_session_per_file(names: tuple[str, ...], node: str) -> None:
     assert not accepts_several_contents(names, node)
+
+
+@pytest.mark.parametrize(("names", "node", "client"), [
+    (("Dino",), "", "dino"),
+    ((), "https://dino.im", "dino"),
+    (("Conversations",), "http://conversations.im", "conversations"),
+    (("Gajim",), "", "gajim"),
+    (("Psi+ 1.5.1650",), "", "psi"),
+    ((), "https://libervia.org", "libervia"),
+    (("Dino",), "http://conversations.im", "dino"),   # the identity name comes first
+    (("Dinosaur",), "", ""),                          # a name that merely starts like Dino
+    ((), "https://dino.im.evil.example", ""),
+    ((), "", ""),
+])
+def test_known_client_by_identity_or_caps_node(names: tuple[str, ...], node: str,
+                                               client: str) -> None:
+    from jinglefs.multi_content import known_client
+
+    assert known_client(names, node) == client

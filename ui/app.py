@@ -134,8 +134,10 @@ async def _amain(app: object, args: argparse.Namespace, services: Services,
         tray = QSystemTrayIcon(QIcon(str(Path(__file__).parent / "resources"
                                          / f"{APP_ID}.svg")))
         tray.setToolTip(APP_NAME)
+    from jinglefs.api import Settings
+
     bridge = ClientBridge(services.connect or default_connect,  # type: ignore[arg-type]
-                          resource=prefs.resource)
+                          Settings(encryption=prefs.encryption), resource=prefs.resource)
     notifier = make_notifier(tray)
     window = MainWindow(bridge, store, prefs, history,  # type: ignore[arg-type]
                         notifier=notifier, tray_available=tray is not None)

@@ -37,17 +37,18 @@ from jinglefs.api import (
     OfferDeclined,
     OfferLike,
     OfferReceived,
+    PeerDevice,
     Reconnected,
     Settings,
     TransferLike,
 )
 from jinglefs.errors import AuthError, ConnectError, JingleFSError, kind_of, message_for
-from jinglefs.events import Direction
+from jinglefs.events import Direction, Protection
 
 from .aio import spawn
 from .files import DropCheck
 from .records import PREPARING, TransferRecord
-from .text import safe_text
+from .text import bare_jid, safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,31 @@ def record_for(t: TransferLike) -> TransferRecord:
         id=t.id, peer=t.peer, direction=t.direction, name=t.file.name, size=t.file.size,
         media_type=t.file.media_type, state=t.state.value, path_kind=t.path,
         encrypted=bool(t.path and t.path.encrypted),
+        protection=_protection_of(t),
     )
+
+
+def new_devices_text(who: str, devices: Sequence[PeerDevice], *, sending: bool) -> str:
+    """What the app says when a verified contact has devices that are new since (their
+    fingerprints, and what to do); ``sending``: said as a send starts, else for an offer."""
+    listed = "; ".join(f"device {d.device_id}, fingerprint {d.fingerprint}" for d in devices)
+    one = len(devices) == 1
+    head = (f"{who} has {'a new device' if one else f'{len(devices)} new devices'} since "
+            f"you verified them ({listed}).")
+    if sending:
+        what = ("It gets no key for these files until you verify it" if one else
+                "They get no key for these files until you verify them")
+    else:
+        what = ("The file came from such a device, so it was declined and nothing was "
+                "written. Verify it only after you compared its fingerprint with them")
+    return (f"{head} {what}: right-click {who} in Contacts, "
+            "Devices and fingerprints….")
+
+
+def _protection_of(t: TransferLike) -> str:
+    """The real handles know what protects the current path (jinglefs.handles)."""
+    protection = getattr(t, "protection", None)
+    return protection.value if isinstance(protection, Protection) else ""
 
 
 class ClientBridge(QObject):
@@ -281,11 +306,17 @@ class ClientBridge(QObject):
     def _handle(self, ev: object) -> None:
         if isinstance(ev, OfferReceived):
             self.offerReceived.emit(ev.offer)
-        elif isinstance(ev, OfferDeclined):  # Settings.accept_from / max_size
+        elif isinstance(ev, OfferDeclined):  # Settings.accept_from / max_size, encryption
             n = len(ev.files)
             what = safe_text(ev.files[0].name, 60) if n == 1 else f"{n} files"
-            self.notice.emit(f"Declined {what} from {safe_text(ev.peer)}: "
-                             f"{safe_text(ev.reason, 200)}")
+            new = self._new_devices(self.client, ev.peer) if ev.rule == "cannot-decrypt" \
+                else []
+            if new:  # a device of a verified contact, new since: not trusted
+                self.notice.emit(f"Declined {what} from {safe_text(ev.peer)}. "
+                                 + new_devices_text(self._who(ev.peer), new, sending=False))
+            else:
+                self.notice.emit(f"Declined {what} from {safe_text(ev.peer)}: "
+                                 f"{safe_text(ev.reason, 200)}")
         elif isinstance(ev, ContactsChanged):
             self.contacts = list(ev.contacts)
             self.contactsChanged.emit()
@@ -312,6 +343,58 @@ class ClientBridge(QObject):
         await self._stop_following()
         self._set_state(OFFLINE, "Offline")
 
+    # -- encryption and OMEMO trust ------------------------------------------------------
+    def set_encryption(self, policy: str) -> None:
+        """``Settings.encryption`` from now on: for the client in use (its next offers)
+        and every later login."""
+        if policy == self.settings.encryption:
+            return
+        self.settings = replace(self.settings, encryption=policy)
+        if self.client is not None:
+            spawn(self.client.set_encryption(policy))
+
+    def _logged_in_client(self) -> ClientLike:
+        if self.client is None:
+            raise ConnectError("not connected to the server right now")
+        return self.client
+
+    async def own_fingerprint(self) -> str | None:
+        """Our OMEMO fingerprint (None: OMEMO is off); raises when there is none."""
+        return await self._logged_in_client().own_fingerprint()
+
+    async def devices_of(self, bare: str) -> list[PeerDevice]:
+        client = self._logged_in_client()
+        if not client.online:
+            raise ConnectError("not connected to the server right now")
+        return await client.devices_of(bare)
+
+    async def verify_device(self, bare: str, fingerprint: str) -> PeerDevice:
+        return await self._logged_in_client().verify_device(bare, fingerprint)
+
+    def _who(self, jid: str) -> str:
+        bare = bare_jid(jid)
+        for c in self.contacts:
+            if c.jid == bare and c.name:
+                return safe_text(c.name, 60)
+        return safe_text(bare, 60)
+
+    @staticmethod
+    def _new_devices(client: ClientLike | None, jid: str) -> list[PeerDevice]:
+        if client is None:
+            return []
+        try:
+            return client.new_devices_of_verified(bare_jid(jid))
+        except Exception as exc:
+            logger.debug("new devices of %s: %s", jid, exc)
+            return []
+
+    def _tell_new_devices(self, client: ClientLike | None, recipient: str) -> None:
+        """As a send starts: a verified contact's devices that are new since (jinglefs.omemo
+        looked at them to seal the key) get no key, and the user should know why."""
+        new = self._new_devices(client, recipient)
+        if new:
+            self.notice.emit(new_devices_text(self._who(recipient), new, sending=True))
+
     # -- transfers -----------------------------------------------------------------------
     def send(self, recipient: str, check: DropCheck) -> list[TransferRecord]:
         """Start sending what ``check`` validated; rows appear at once, before the offer."""
@@ -334,11 +417,13 @@ class ClientBridge(QObject):
                 raise ConnectError("not connected to the server right now")
             transfers = await client.send_files(recipient, paths)
         except Exception as exc:
+            self._tell_new_devices(client, recipient)
             for rec in placeholders:
                 rec.fail(failure_text(exc), failure_kind(exc))
                 self.transferChanged.emit(rec)
                 self.transferFinished.emit(rec)
             return
+        self._tell_new_devices(client, recipient)
         for rec in placeholders:
             self.transferRemoved.emit(rec.id)
         for t in transfers:

@@ -206,6 +206,8 @@ class TransferListModel(QAbstractTableModel):
                 return f"{rec.status_text()}: {safe_text(rec.reason, 200)}"
             if col == self.WHEN:
                 return rec.times_text() or None
+            if col == self.ENCRYPTION and rec.path_kind is not None:
+                return rec.protection_text()  # "encrypted (OMEMO)", as the CLI says it
             return self._text(rec, col) or None
         if role == Qt.ItemDataRole.ForegroundRole and col == self.STATUS:
             if rec.is_finished and not rec.succeeded:

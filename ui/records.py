@@ -77,6 +77,8 @@ class TransferRecord:
     path_kind: PathKind | None = None
     path_detail: str = ""
     encrypted: bool = False
+    #: what protected the bytes: "encrypted (OMEMO)", "encrypted (DTLS)", "not encrypted"
+    protection: str = ""
     verified: bool = False
     reason: str = ""
     error: str = ""
@@ -135,6 +137,7 @@ class TransferRecord:
             self.path_kind = ev.path
             self.path_detail = ev.detail
             self.encrypted = ev.encrypted or ev.path.encrypted
+            self.protection = ev.protection.value
         elif isinstance(ev, Progress):
             self.done = ev.done
             if ev.total > 0:
@@ -194,6 +197,12 @@ class TransferRecord:
         if self.path_kind is None:
             return ""
         return "Encrypted" if self.encrypted else "Not encrypted"
+
+    def protection_text(self) -> str:
+        """What protected the file, as the CLI says it ("encrypted (OMEMO)", ...)."""
+        if self.path_kind is None:
+            return ""
+        return self.protection or ("encrypted" if self.encrypted else "not encrypted")
 
     @property
     def resumed_percent(self) -> int | None:
@@ -260,6 +269,7 @@ class TransferRecord:
             "path_kind": self.path_kind.value if self.path_kind else None,
             "path_detail": self.path_detail,
             "encrypted": self.encrypted,
+            "protection": self.protection,
             "verified": self.verified,
             "reason": self.reason,
             "error": self.error,
@@ -284,6 +294,7 @@ class TransferRecord:
             path_kind=PathKind(kind) if kind else None,
             path_detail=str(d.get("path_detail") or ""),
             encrypted=bool(d.get("encrypted")),
+            protection=str(d.get("protection") or ""),
             verified=bool(d.get("verified")),
             reason=str(d.get("reason") or ""),
             error=str(d.get("error") or ""),

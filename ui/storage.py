@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinglefs.api import OfferLike
+from jinglefs.api import ENCRYPTION_CHOICES, OfferLike
 from jinglefs.jid import JidError, check_resource, new_resource
 
 from .records import TransferRecord
@@ -67,6 +67,9 @@ class Preferences:
     people copy or sync between machines, and two installs with one resource would
     replace each other on the server.  Stable per install, so that contacts see the same
     device after every restart and a reconnect replaces our own stale session.
+
+    ``encryption`` is ``Settings.encryption`` (``jinglefs.api.ENCRYPTION_CHOICES``):
+    "auto" (encrypt whenever the contact's device can), "required", "off".
     """
 
     download_dir: str = ""
@@ -74,6 +77,7 @@ class Preferences:
     auto_accept: dict[str, int] = field(default_factory=dict)
     close_to_tray: bool = True
     resource: str = ""
+    encryption: str = "auto"
     path: Path | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -90,6 +94,8 @@ class Preferences:
                     str(k): int(v) for k, v in rules.items() if isinstance(v, int) and v >= 0
                 }
             prefs.close_to_tray = bool(data.get("close_to_tray", True))
+            if data.get("encryption") in ENCRYPTION_CHOICES:
+                prefs.encryption = data["encryption"]
             resource = data.get("resource")
             if isinstance(resource, str):
                 try:
@@ -115,6 +121,7 @@ class Preferences:
             "auto_accept": self.auto_accept,
             "close_to_tray": self.close_to_tray,
             "resource": self.resource,
+            "encryption": self.encryption,
         })
 
     def set_auto_accept(self, jid: str, max_bytes: int | None) -> None:

@@ -13,6 +13,7 @@ from .parser import build_parser, reject_password_options
 from .receive import cmd_receive
 from .run import ConnectFn
 from .send import cmd_send
+from .trust import cmd_trust
 
 __all__ = ["main"]
 
@@ -83,6 +84,8 @@ def main(argv: Sequence[str] | None = None, *, connect: ConnectFn | None = None)
             return cmd_receive(args, connect)
         if args.command == "account":
             return cmd_account(args, connect)
+        if args.command == "trust":
+            return cmd_trust(args, connect)
         if args.command == "gui":
             return _cmd_gui()
     except KeyboardInterrupt:

@@ -11,6 +11,8 @@ from ..errors import (
     EXIT_CANCELLED,
     EXIT_CONNECT,
     EXIT_DECLINED,
+    EXIT_DECRYPT_FAILED,
+    EXIT_ENCRYPTION_REQUIRED,
     EXIT_FAILED,
     EXIT_HASH_MISMATCH,
     EXIT_INTERRUPTED,
@@ -18,6 +20,7 @@ from ..errors import (
     EXIT_OK,
     EXIT_TRANSFER,
     EXIT_TRANSPORT,
+    EXIT_UNANSWERED,
     EXIT_USAGE,
 )
 
@@ -38,6 +41,12 @@ EXIT_CODE_TABLE: tuple[tuple[int, str], ...] = (
     (EXIT_HASH_MISMATCH, "the file arrived but its checksum did not match; it was not kept"),
     (EXIT_CANCELLED, "the transfer was cancelled (by the peer)"),
     (EXIT_DECLINED, "the recipient declined the file"),
+    (EXIT_UNANSWERED, "the contact's app did not answer the offer (it may drop offers from"
+                      " people without an open chat)"),
+    (EXIT_DECRYPT_FAILED, "an encrypted file failed to decrypt (altered, or its key could not"
+                          " be opened); nothing was kept"),
+    (EXIT_ENCRYPTION_REQUIRED, "--encryption required, but the transfer could not be"
+                               " encrypted"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C / SIGTERM): every session was ended (the"
                        " peer sees cancelled or declined)"),
 )

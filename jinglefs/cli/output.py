@@ -161,6 +161,8 @@ class _Line:
     rate: float = 0.0
     eta: float | None = None
     path: PathKind | None = None
+    #: "encrypted (OMEMO)", "encrypted (DTLS)", "not encrypted" (events.Protection)
+    protection: str = ""
     verified_algo: str | None = None
     next_plain_step: int = 0
 
@@ -228,8 +230,9 @@ class HumanView:
                       "already there)")
         elif isinstance(ev, TransportSelected):
             line.path = ev.path
+            line.protection = ev.protection.value
             detail = f" [{safe_text(ev.detail)}]" if ev.detail else ""
-            self.info(f"{line.name}: via {ev.path.label}{detail}")
+            self.info(f"{line.name}: via {ev.path.label}, {line.protection}{detail}")
         elif isinstance(ev, Progress):
             line.done, line.total, line.rate, line.eta = ev.done, ev.total, ev.rate, ev.eta
             self._progress(line)
@@ -282,6 +285,8 @@ class HumanView:
         """The one result line of a transfer (shown even with --quiet)."""
         line = self._lines.setdefault(ev.transfer_id, _Line(name=ev.transfer_id))
         via = f" via {line.path.label}" if line.path else ""
+        if isinstance(ev, Completed) and (ev.protection or line.protection):
+            via += f", {ev.protection.value if ev.protection else line.protection}"
         if isinstance(ev, Completed):
             how = ev.verification or _assumed_verification(ev.verified, verb)
             where = f" -> {safe_text(ev.path, 400)}" if verb == "Received" else ""

@@ -8,7 +8,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from ..api import TRANSPORT_CHOICES
+from ..api import ENCRYPTION_CHOICES, TRANSPORT_CHOICES
 from ..errors import EXIT_USAGE
 from ..jid import JidError, check_resource
 from ..login import ACCOUNT_ENV, Login, ice_settings
@@ -43,6 +43,17 @@ Passwords are never given on the command line: use the keyring (account add),
 --json prints one object per line on stdout, each with "v" (schema version) and "event":
 offered, accepted, transport, progress, verified, completed, failed (per file), offer and
 declined (receive), and a final summary {"ok", "exit_code", "files": [...]}.
+"""
+
+_TRUST_EXAMPLES = """\
+examples:
+  jinglefs trust list                     our fingerprint, every contact's devices
+  jinglefs trust list bob@example.org
+  jinglefs trust verify bob@example.org "3a1f09c2 7be41d55 ... (8 groups)"
+
+Until you verify one of a contact's devices, each new device of theirs is trusted as it
+appears (blind trust before verification, as in Conversations and Dino); after that, a
+new device is reported and not trusted until you verify it too.
 """
 
 _SEND_EXAMPLES = """\
@@ -194,6 +205,13 @@ def _add_ice_options(p: argparse.ArgumentParser) -> None:
                         " addresses")
 
 
+def _add_encryption_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encryption", choices=ENCRYPTION_CHOICES, default="auto",
+                   help="auto: encrypt end to end whenever the contact's device can (JET with"
+                        " OMEMO, or the ICE data channel); required: refuse anything that"
+                        " would travel unencrypted (exit 13); off: never JET")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="jinglefs",
                      description="Send files directly to XMPP contacts (Jingle File Transfer).\n\n"
@@ -219,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_account_options(send)
     _add_resource_option(send)
     _add_ice_options(send)
+    _add_encryption_option(send)
 
     recv = sub.add_parser("receive", help="receive files",
                           description="Wait for incoming files.\n\n" + _RECEIVE_EXAMPLES,
@@ -237,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_account_options(recv)
     _add_resource_option(recv)
     _add_ice_options(recv)
+    _add_encryption_option(recv)
 
     acct = sub.add_parser("account", help="add, list, test or remove accounts",
                           description="Manage stored accounts.\n\n" + _ACCOUNT_EXAMPLES,
@@ -266,6 +286,21 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("jid", metavar="JID", nargs="?")
     _add_account_options(test)
 
+    trust = sub.add_parser("trust", help="OMEMO fingerprints: list devices, verify one",
+                           description="End-to-end encryption keys (OMEMO): our fingerprint,"
+                           " each contact's devices and their trust, and verification.\n\n"
+                           + _TRUST_EXAMPLES, epilog=exit_table())
+    tsub = trust.add_subparsers(dest="trust_command", metavar="ACTION", parser_class=_Parser)
+    tlist = tsub.add_parser("list", help="our fingerprint and the contacts' devices")
+    tlist.add_argument("jid", metavar="JID", nargs="?",
+                       help="only this contact (default: every contact)")
+    _add_account_options(tlist)
+    tverify = tsub.add_parser("verify", help="mark a contact's device verified")
+    tverify.add_argument("jid", metavar="JID")
+    tverify.add_argument("fingerprint", metavar="FINGERPRINT",
+                         help="as the contact's client shows it (quote it if it has spaces)")
+    _add_account_options(tverify)
+
     sub.add_parser("gui", help="start the desktop app (needs jinglefs[gui])")
     return parser
 
@@ -288,7 +323,7 @@ def network_settings(args: argparse.Namespace, login: Login,
                      warn: Callable[[str], None]) -> dict[str, Any]:
     """The :class:`~jinglefs.api.Settings` fields that ``send`` and ``receive`` share: the
     proxy and the ICE (STUN/TURN) options."""
-    return {"use_proxy": not args.no_proxy,
+    return {"use_proxy": not args.no_proxy, "encryption": args.encryption,
             **ice_settings(login, stun=args.stun, turn=args.turn,
                            turn_password_file=args.turn_password_file,
                            ice_addresses=args.ice_address, relay_only=args.ice_relay_only,

@@ -27,6 +27,8 @@ class IbbNegotiator:
         self.params: IbbTransport | None = None
         self._expected: IbbStream | None = None
         self._stream: IbbStream | None = None
+        #: we answered the contact's IBB transport (its offer or transport-replace)
+        self._answered = False
 
     @property
     def _service(self) -> IbbService:
@@ -36,7 +38,9 @@ class IbbNegotiator:
     def _opener(self) -> bool:
         # XEP-0261 §2.2: the initiator opens the bytestream; Conversations and Dino open
         # from the Jingle initiator whatever the file's direction (docs/protocol.md §8.1).
-        return self.ctx.role is Role.INITIATOR
+        # When the responder proposed IBB itself (Dino's transport-replace as responder),
+        # Dino opens from the side that proposed it (docs/interop.md §4.4): then we wait.
+        return self.ctx.role is Role.INITIATOR and not self._answered
 
     def _expect(self) -> None:
         # Registered before our offer/answer leaves, so an early <open/> is accepted.
@@ -52,6 +56,7 @@ class IbbNegotiator:
 
     async def answer(self, remote: TransportPayload) -> TransportPayload:
         assert isinstance(remote, IbbTransport)
+        self._answered = True
         # XEP-0261 §2.2: we may lower the block size, never raise it; the sid is echoed
         # (Conversations#3514).
         self.params = IbbTransport(sid=remote.sid,

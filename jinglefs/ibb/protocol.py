@@ -53,6 +53,8 @@ MAX_BLOCK_SIZE = 65535
 DEFAULT_BLOCK_SIZE = 4096
 #: XEP-0047 §2.2: seq is an unsignedShort that wraps to 0 after 65535.
 SEQ_MODULUS = 65536
+#: Libervia 0.8's wrap (docs/interop.md §7.4): 0…65534, then 0.
+LIBERVIA_SEQ_MODULUS = SEQ_MODULUS - 1
 
 # XEP-0047 §2.1: sid is an NMTOKEN.  This is the XML 1.0 NameChar set, minus the
 # astral planes nobody uses in a session id.
@@ -149,8 +151,11 @@ def seq_acceptable(seq: int, count: int) -> bool:
     XEP-0047 §2.2 says ``seq`` wraps at 65536; docs/protocol.md §8.3 says be lenient with
     peers that do not wrap: accept ``seq == count`` (non-wrapping counter) or
     ``seq == count % 65536`` (spec).  The two differ only from the 65537th block on.
+    Libervia 0.8 wraps one early, modulo 65535 (0…65534, then 0: docs/interop.md §7.4),
+    so ``seq == count % 65535`` is accepted too; it differs from the others only from
+    the 65536th block on, where none of them can be meant by a replayed block.
     """
-    return seq == count % SEQ_MODULUS or seq == count
+    return seq in (count % SEQ_MODULUS, count, count % LIBERVIA_SEQ_MODULUS)
 
 
 class SendSeq:

@@ -15,6 +15,13 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 from ..errors import RemoteProtocolError
+from ..jet.protocol import (
+    MalformedSecurity,
+    Security,
+    encode_security,
+    is_security,
+    parse_security,
+)
 from . import ns
 from .model import (
     Action,
@@ -124,6 +131,7 @@ def _parse_content(el: ET.Element) -> Content:
         senders = _parse_role(senders_attr, "content senders")
     description: Description | None = None
     transport = None
+    security: Security | None = None
     for child in el:
         uri, local = _local(child.tag)
         if local == "description":
@@ -135,8 +143,17 @@ def _parse_content(el: ET.Element) -> Content:
             if transport is not None:
                 raise _bad("content with more than one transport")
             transport = parse_transport(child)
+        elif is_security(child):
+            # XEP-0391 §4.1: JET's <security/> in the content (docs/interop.md §9)
+            if security is not None:
+                raise _bad("content with more than one security element")
+            try:
+                security = parse_security(child)
+            except MalformedSecurity as e:
+                raise _bad(str(e)) from None
     return Content(creator=creator, name=name, senders=senders, description=description,
-                   transport=transport, disposition=el.get("disposition", "session"))
+                   transport=transport, disposition=el.get("disposition", "session"),
+                   security=security)
 
 
 def _parse_ft_description(el: ET.Element) -> FileDesc:
@@ -198,7 +215,13 @@ def parse_file(el: ET.Element) -> FileDesc:
             elif local == "range":
                 range_ = _parse_range(child)
         elif uri == ns.HASHES and local == "hash":
-            hashes.append(_parse_hash(child))
+            algo, value = _parse_hash(child)
+            if value:
+                hashes.append((algo, value))
+            else:
+                # An empty <hash/> names the algorithm only, like <hash-used/>
+                # (XEP-0300 §2 puts the digest in the element's text).
+                hash_used.append(algo)
         elif uri == ns.HASHES and local == "hash-used":
             if child.get("algo"):
                 hash_used.append(child.get("algo", ""))
@@ -219,8 +242,12 @@ def _parse_date(text: str) -> datetime | None:
     """XEP-0082 DateTime; an unparsable date is dropped (it is informational only)."""
     if not text:
         return None
+    if text.endswith(("Z", "z")) and len(text) > 6 and text[-7] in "+-" and text[-4] == ":":
+        # Gajim 1.x appends Z to a date that has an offset already:
+        # 2024-05-01T10:00:00.123456+00:00Z (docs/interop.md §5.1).
+        text = text[:-1]
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
@@ -289,6 +316,8 @@ def _encode_content(c: Content) -> ET.Element:
         ET.SubElement(el, _q(c.description.namespace, "description"))
     if c.transport is not None:
         el.append(c.transport.to_element())
+    if c.security is not None:
+        el.append(encode_security(c.security, c.name))
     return el
 
 

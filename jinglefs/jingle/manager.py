@@ -34,9 +34,11 @@ class SessionManager:
     def get(self, peer: str, sid: str) -> JingleSession | None:
         return self._sessions.get((peer, sid))
 
-    def create(self, peer: str) -> JingleSession:
-        """A new outgoing session (we are the initiator); call ``initiate()`` on it."""
-        sid = self._new_sid()
+    def create(self, peer: str, sid: str | None = None) -> JingleSession:
+        """A new outgoing session (we are the initiator); call ``initiate()`` on it.
+        ``sid``: the id a Jingle Message Initiation proposal fixed (XEP-0353 §3.6)."""
+        if sid is None or (peer, sid) in self._sessions:
+            sid = self._new_sid()
         while (peer, sid) in self._sessions:
             sid = self._new_sid()
         session = JingleSession(sid=sid, role=Role.INITIATOR, local_jid=self.local_jid,

@@ -9,6 +9,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..jet.protocol import Security
 from .transport import TransportPayload
 
 
@@ -125,6 +126,8 @@ class Content:
     description: Description | None = None
     transport: TransportPayload | None = None
     disposition: str = "session"
+    #: XEP-0391 §4.1 JET ``<security/>``: the file travels encrypted (session-initiate only)
+    security: Security | None = None
 
     @property
     def key(self) -> tuple[Role, str]:

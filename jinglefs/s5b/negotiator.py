@@ -38,6 +38,7 @@ from dataclasses import replace
 
 from ..errors import CandidatesFailed, RemoteProtocolError, TransportError
 from ..events import PathKind
+from ..jid import bare_jid
 from ..jingle import ns
 from ..jingle.model import Role
 from ..jingle.transport import TransportPayload
@@ -90,6 +91,9 @@ DIRECT_ONLY_CONNECT_LIMIT = 3.5
 #: The peer reported candidate-used for one of our direct candidates: it had finished the
 #: handshake before saying so, so the connection is normally already there.
 ACCEPTED_WAIT = 5.0
+#: Before the first byte through the contact's proxy: the activation it announced with
+#: <activated/> may still be on its way to the proxy (Gajim, docs/interop.md §5.4).
+ACTIVATED_GRACE = 0.25
 #: Upper bound for the disco walk of XEP-0065 §4.
 DISCOVERY_TIMEOUT = 10.0
 
@@ -339,7 +343,8 @@ class S5bNegotiator:
         self._flush(neg)  # <activated/> leaves before any byte of ours
         self._chosen = stream
         logger.debug("S5B %s: activated our proxy %s", neg.sid, proxy.jid)
-        return Connected(stream, PathKind.S5B_PROXY, f"via {proxy.jid}")
+        # the bare JID: ejabberd's streamhost JID carries a resource (its cluster node)
+        return Connected(stream, PathKind.S5B_PROXY, f"via {bare_jid(proxy.jid)}")
 
     async def _take(self, neg: S5bNegotiation) -> Connected:
         """READY: the stream of the nominated candidate (XEP-0260 §2.4)."""
@@ -356,11 +361,16 @@ class S5bNegotiator:
         else:
             assert self._outgoing is not None and self._outgoing[0].cid == cand.cid
             stream = self._outgoing[1]
+            if cand.is_proxy and self.ctx.role is Role.INITIATOR:
+                # We write first through the contact's proxy: Gajim sends <activated/>
+                # with its activation IQ, before the proxy confirmed it (docs/interop.md
+                # §5.4), so give the activation a moment to land before the first byte.
+                await asyncio.sleep(ACTIVATED_GRACE)
         self._chosen = stream
         logger.debug("S5B %s: nominated %s candidate %s (%s)", neg.sid,
                      "our" if nom.ours else "the contact's", cand.cid, _describe(cand))
         if cand.is_proxy:
-            return Connected(stream, PathKind.S5B_PROXY, f"via {cand.jid}")
+            return Connected(stream, PathKind.S5B_PROXY, f"via {bare_jid(cand.jid)}")
         return Connected(stream, PathKind.S5B_DIRECT, _where(cand))
 
     # ------------------------------------------------------------------- close

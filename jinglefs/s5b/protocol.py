@@ -158,8 +158,10 @@ class S5bCandidate:
         host = _required(el, "host")
         if not _valid_host(host):
             raise _bad(f"S5B candidate host {host!r} is neither an IP address nor a host name")
-        jid = _required(el, "jid")
-        if len(jid) > 3071 or not _JID.fullmatch(jid):
+        # Only a proxy's jid is needed (its activation goes there, XEP-0065 §6.3.5); Psi
+        # writes none on direct candidates (docs/interop.md §6.4), whose owner is the peer.
+        jid = el.get("jid", "") if el.get("type", "direct") != "proxy" else _required(el, "jid")
+        if jid and (len(jid) > 3071 or not _JID.fullmatch(jid)):
             raise _bad(f"S5B candidate jid {jid!r} is not a JID")
         # The schema makes 'port' optional, but a candidate without one cannot be dialled.
         port = _parse_int(_required(el, "port"), "candidate port", 1, 65535)

@@ -30,6 +30,7 @@ from ..api import Account, Contact, Resource
 from ..errors import AuthError, ConnectError, ProtocolError
 from ..jid import new_resource
 from ..jingle import ns
+from .caps import HASHES, disco_ver
 
 logger = logging.getLogger(__name__)
 # slixmpp logs its own view of failures ("CERT: Invalid certificate trust chain.", "Parse
@@ -139,6 +140,9 @@ class XmppConnection:
         x = self.xmpp
         for plugin in ("xep_0030", "xep_0115"):
             x.register_plugin(plugin)
+        # XEP-0115 §5.1 exactly, for our own ver and for checking peers' (jinglefs.xmpp.caps
+        # says where slixmpp's own generator differs).
+        setattr(x.plugin["xep_0115"], "generate_verstring", _verstring)  # noqa: B010
         # XEP-0199 (XMPP Ping) keepalive, on while a session is up (started on session_start,
         # stopped on disconnect by the plugin).  When a ping goes unanswered slixmpp calls
         # reconnect(): that is rerouted to _keepalive_failed, which only drops the stream,
@@ -157,6 +161,8 @@ class XmppConnection:
             x.enable_direct_tls = False
         x.enable_plaintext = plaintext
         self._features = list(features)
+        #: our XEP-0115 verification string, as last put in our presence
+        self.caps_ver = ""
         self._on_jingle = on_jingle
         self._on_change: list[Callable[[], None]] = []
         self._on_unavailable: list[Callable[[str], None]] = []
@@ -167,6 +173,10 @@ class XmppConnection:
         #: presence (what jinglefs.multi_content recognizes the software by)
         self._identity_names: dict[str, tuple[str, ...]] = {}
         self._caps_nodes: dict[str, str] = {}
+        #: the XEP-0115 ver each resource last announced (its features change with it)
+        self._caps_vers: dict[str, str] = {}
+        #: the caps ver a resource had when its cached features were learnt
+        self._features_ver: dict[str, str | None] = {}
         self._session_started = asyncio.Event()
         self._failure: BaseException | None = None
         self.connected = False
@@ -188,6 +198,7 @@ class XmppConnection:
         x.add_event_handler("stream_error", self._stream_error_received)
         x.add_event_handler("disconnected", self._disconnected)
         x.add_event_handler("changed_status", lambda p: self._presence_changed(p))
+        x.add_event_handler("presence_available", lambda p: self._caps_seen(p))
         x.add_event_handler("roster_update", lambda _: self._notify())
 
     # ---------------------------------------------------------------- lifecycle
@@ -281,9 +292,37 @@ class XmppConnection:
             await self.xmpp.get_roster()
         except (IqError, IqTimeout):
             logger.warning("could not fetch the roster")
+        await self._update_caps()
         self.xmpp.send_presence()
         self.connected = True
         self._session_started.set()
+
+    async def _update_caps(self) -> None:
+        """XEP-0115 §6.1: the verification string of what our disco#info answers now, which
+        the presence filter of slixmpp's plugin then puts in every available presence (and
+        ``node#ver`` disco queries are answered, XEP-0115 §6.2)."""
+        plugin = self.xmpp.plugin["xep_0115"]
+        await plugin.update_caps(broadcast=False)
+        self.caps_ver = str(await plugin.get_verstring() or "")
+
+    async def set_features(self, features: Iterable[str]) -> bool:
+        """Announce ``features`` instead of the current ones (XEP-0030); when they changed
+        and we are online, recompute the caps and send presence again (XEP-0115 §6.1:
+        "the application MUST recompute the verification string and SHOULD send a new
+        presence broadcast").  True when something changed."""
+        new = sorted(set(features))
+        if new == sorted(set(self._features)):
+            return False
+        disco = self.xmpp.plugin["xep_0030"]
+        for feature in set(self._features) - set(new):
+            disco.del_feature(feature=feature)
+        for feature in new:
+            disco.add_feature(feature)
+        self._features = new
+        if self.connected:
+            await self._update_caps()
+            self.xmpp.send_presence()
+        return True
 
     def _failed_auth(self, _stanza: Any) -> None:
         self._failure = AuthError(f"the server refused the account {self.account.jid} "
@@ -400,6 +439,14 @@ class XmppConnection:
         else:
             reply.ack()
 
+    def send_message(self, to: str, payload: ET.Element) -> None:
+        """A ``<message type='chat'/>`` with one payload and a XEP-0334 ``<store/>`` hint
+        (OMEMO's own messages: session completion, jinglefs.omemo)."""
+        msg = self.xmpp.make_message(mto=to, mtype="chat")
+        msg.append(payload)
+        msg.xml.append(ET.Element("{urn:xmpp:hints}store"))
+        msg.send()
+
     async def send_iq(self, to: str, payload: ET.Element, *, iq_id: str | None = None,
                       timeout: float = 30.0, iq_type: str = "set") -> ET.Element:
         """Send an IQ with one payload; return the result's payload (or raise JingleIqError)."""
@@ -454,18 +501,39 @@ class XmppConnection:
             asyncio.ensure_future(self._learn_features(full))
         self._notify()
 
-    async def _learn_features(self, full_jid: str) -> None:
-        await self.features(full_jid)
+    def _caps_seen(self, presence: Any) -> None:
+        """XEP-0115 §6.1: a presence with a new verification string means other features
+        (e.g. JET once the contact's OMEMO is set up; "changed_status" does not fire for
+        caps alone): forget the cached ones and ask again."""
+        full = str(presence["from"])
+        caps = presence.xml.find("{http://jabber.org/protocol/caps}c")
+        ver = caps.get("ver") if caps is not None else None
+        if not ver or full == self.jid:
+            return
+        old = self._caps_vers.get(full)
+        self._caps_vers[full] = str(ver)
+        if old is not None and old != ver:
+            self._features_cache.pop(full, None)
+            asyncio.ensure_future(self._learn_features(full, fresh=True))
+
+    async def _learn_features(self, full_jid: str, *, fresh: bool = False) -> None:
+        await self.features(full_jid, fresh=fresh)
         self._notify()
 
-    async def features(self, full_jid: str, timeout: float = 10.0) -> frozenset[str]:
-        """XEP-0030 features of one resource (cached; XEP-0115 caps make this cheap)."""
+    async def features(self, full_jid: str, timeout: float = 10.0, *,
+                       fresh: bool = False) -> frozenset[str]:
+        """XEP-0030 features of one resource (cached; XEP-0115 caps make this cheap);
+        ``fresh``: ask the resource itself, not slixmpp's cache."""
         cached = self._features_cache.get(full_jid)
         if cached is not None:
             return cached
+        ver = self._caps_vers.get(full_jid)
+        # slixmpp's cache may still hold what the resource announced before new caps
+        fresh = fresh or self._features_ver.get(full_jid, ver) != ver
         try:
-            info = await self.xmpp.plugin["xep_0030"].get_info(jid=JID(full_jid), cached=True,
-                                                        timeout=timeout)
+            info = await self.xmpp.plugin["xep_0030"].get_info(jid=JID(full_jid),
+                                                               cached=not fresh,
+                                                               timeout=timeout)
         except (IqError, IqTimeout):
             return frozenset()
         if isinstance(info, slixmpp.Iq):
@@ -475,7 +543,9 @@ class XmppConnection:
         if names:
             self._client_names[full_jid] = names[0]
         self._identity_names[full_jid] = tuple(names)
-        self._features_cache[full_jid] = found
+        if self._caps_vers.get(full_jid) == ver:  # not outdated by new caps meanwhile
+            self._features_cache[full_jid] = found
+            self._features_ver[full_jid] = ver
         return found
 
     def software(self, full_jid: str) -> tuple[tuple[str, ...], str]:
@@ -521,6 +591,12 @@ class XmppConnection:
                                subscription=item["subscription"], in_roster=True,
                                resources=tuple(resources)))
         return sorted(out, key=lambda c: (c.name or c.jid).lower())
+
+
+def _verstring(info: Any, algo: str) -> str | None:
+    """slixmpp's ``generate_verstring(info, hash)``: XEP-0115 §5.1 over the disco#info
+    stanza (None for a hash algorithm we do not know: slixmpp then skips the check)."""
+    return disco_ver(info.xml, algo) if algo in HASHES else None
 
 
 async def send_and_wait(iq: Iq, timeout: float) -> Iq:

@@ -1,6 +1,6 @@
-"""Two real jinglefs clients logged in to the real loopback Prosody, and what the e2e tests
-share: files to send, the first offer, a whole transfer with its checks, the Jingle IQs
-on the wire."""
+"""Two real jinglefs clients logged in to the real loopback Prosody (or, through the
+``xmpp_server`` fixture, to Prosody and then ejabberd), and what the e2e tests share: files
+to send, the first offer, a whole transfer with its checks, the Jingle IQs on the wire."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from jinglefs.jingle.codec import parse_jingle
 from jinglefs.jingle.model import Jingle
 from jinglefs.xmpp.connection import XmppConnection
 from tests.servers.prosody import ProsodyServer
+from tests.servers.xmpp_server import XmppServer
 
 FAST = Settings(timeouts=Timeouts(connect=15, accept=30, iq=15, transport=10, stall=20,
                                   peer_gone=3))
@@ -34,13 +35,13 @@ def settings(**kw: object) -> Settings:
     return replace(FAST, **kw)  # type: ignore[arg-type]
 
 
-async def login(prosody: ProsodyServer, user: str, resource: str = "jinglefs",
+async def login(prosody: XmppServer, user: str, resource: str = "jinglefs",
                 settings: Settings = FAST) -> Client:
     return await connect(prosody.account(user, resource=resource), settings)
 
 
 @asynccontextmanager
-async def logged_in(prosody: ProsodyServer, user: str, resource: str = "jinglefs",
+async def logged_in(prosody: XmppServer, user: str, resource: str = "jinglefs",
                     settings: Settings = FAST) -> AsyncIterator[Client]:
     client = await login(prosody, user, resource, settings)
     try:
@@ -50,12 +51,20 @@ async def logged_in(prosody: ProsodyServer, user: str, resource: str = "jinglefs
 
 
 @asynccontextmanager
-async def two_clients(prosody: ProsodyServer, tag: str, settings: Settings = FAST
+async def two_clients(prosody: XmppServer, tag: str, settings: Settings = FAST
                       ) -> AsyncIterator[tuple[Client, Client]]:
     """alice (resource ``TAG-a``) and bob (``TAG-b``), both closed afterwards."""
     async with (logged_in(prosody, "alice", f"{tag}-a", settings) as alice,
                 logged_in(prosody, "bob", f"{tag}-b", settings) as bob):
         yield alice, bob
+
+
+@pytest.fixture(params=["prosody", "ejabberd"])
+def xmpp_server(request: pytest.FixtureRequest) -> XmppServer:
+    """Each real server in turn (session-scoped ``prosody``, then ``ejabberd``), for tests that
+    must hold on both."""
+    server: XmppServer = request.getfixturevalue(request.param)
+    return server
 
 
 @pytest.fixture

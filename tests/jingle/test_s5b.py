@@ -219,8 +219,8 @@ def _candidate_xml(**changes: str | None) -> str:
         {"host": ""},
         {"host": "not a host"},
         {"host": "-bad-.example..org"},
-        {"jid": None},
-        {"jid": ""},
+        {"jid": None, "type": "proxy"},  # a proxy is activated at its jid
+        {"jid": "", "type": "proxy"},
         {"jid": "a@b@c"},
         {"jid": "a b@c"},
         {"port": None},
@@ -243,6 +243,12 @@ def test_malformed_candidate_is_bad_request(changes: dict[str, str | None]) -> N
     with pytest.raises(RemoteProtocolError) as info:
         parse(_candidate_xml(**changes))
     assert info.value.condition == "bad-request"
+
+
+def test_a_direct_candidate_without_jid_is_the_peers() -> None:
+    # Psi writes neither jid nor type on its direct candidates (docs/interop.md §6.4).
+    [cand] = parse(_candidate_xml(jid=None, type=None)).candidates
+    assert (cand.type, cand.jid, cand.port) == ("direct", "", 5086)
 
 
 def test_good_candidate_template_parses() -> None:

@@ -318,3 +318,29 @@ def test_simultaneous_initiate_same_sid_lower_jid_wins() -> None:
     assert (err.value.condition, err.value.jingle_condition) == ("conflict", "tie-break")
     assert pair.bob_mgr.get(ALICE, "same") is not None
     assert pair.bob_mgr.get(ALICE, "same").role is Role.RESPONDER  # type: ignore[union-attr]
+
+
+def test_the_initiator_takes_a_dino_responders_transport_replace_when_it_expects_one() -> None:
+    """Dino replaces a failed transport itself as responder (docs/interop.md §4.4): an
+    initiator that expects it (jinglefs.sending, facing Dino) accepts it; otherwise it
+    is rejected at once, never left unanswered (XEP-0166 §7.2.15)."""
+    for expecting in (True, False):
+        pair = started()
+        alice, bob = pair.session(ALICE, "sid1"), pair.session(BOB, "sid1")
+        bob.accept([offer()], pair.now)
+        pair.pump()
+        drain(alice), drain(bob)
+        if expecting:
+            alice.expect_replace("f1")
+        bob.replace_transport("f1", IbbTransport("from-dino", 4096), pair.now)
+        pair.pump()
+        if not expecting:
+            assert drain(bob) == [TransportRejected("f1", "rejected by peer")]
+            continue
+        assert drain(alice) == [TransportReplaceReceived("f1", IbbTransport("from-dino", 4096))]
+        alice.accept_transport("f1", IbbTransport("from-dino", 4096), pair.now)
+        pair.pump()
+        assert drain(bob) == [TransportAccepted("f1", IbbTransport("from-dino", 4096))]
+        assert alice.contents["f1"].transport == bob.contents["f1"].transport == \
+            IbbTransport("from-dino", 4096)
+        assert pair.errors == []

@@ -240,7 +240,8 @@ class ProsodyServer(ManagedServer):
 
     # ------------------------------------------------------------------ config
     def _config_text(self) -> str:
-        modules = ["roster", "saslauth", "tls", "disco", "ping", "posix", "admin_shell"]
+        # pep: OMEMO device lists and bundles (XEP-0163; jinglefs.omemo)
+        modules = ["roster", "saslauth", "tls", "disco", "ping", "posix", "admin_shell", "pep"]
         extra: list[str] = []
         if self.c2s_rate:
             modules.append("limits")

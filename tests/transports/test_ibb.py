@@ -70,7 +70,10 @@ def test_seq_acceptable_is_lenient_only_about_wrapping() -> None:
     assert not seq_acceptable(6, 5) and not seq_acceptable(4, 5)
     # the 65537th block: spec peers send 0, non-wrapping peers 65536
     assert seq_acceptable(0, 65536) and seq_acceptable(65536, 65536)
-    assert not seq_acceptable(1, 65536) and not seq_acceptable(65535, 65536)
+    assert not seq_acceptable(2, 65536) and not seq_acceptable(65535, 65536)
+    # Libervia wraps modulo 65535 (docs/interop.md §7.4): 0 for the 65536th block, 1 next
+    assert seq_acceptable(0, 65535) and seq_acceptable(1, 65536)
+    assert not seq_acceptable(65535, 65535 + 65535)
     assert seq_acceptable(1, 65537) and seq_acceptable(65537, 65537)
     assert not seq_acceptable(0, 65537)
 

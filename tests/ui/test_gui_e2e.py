@@ -227,7 +227,11 @@ def test_drop_on_a_contact_sends_the_file_for_real(gui: Gui, prosody: ProsodySer
     path: PathKind = seen["bob_path"]
     assert rec.path_kind is path
     assert gui.cell(row, COL.PATH) == path.label
-    assert gui.cell(row, COL.ENCRYPTION) == ("Yes" if path.encrypted else "No")
+    # both ends are jinglefs with OMEMO: the file itself is encrypted (JET), on any path
+    assert rec.protection == "encrypted (OMEMO)"
+    assert gui.cell(row, COL.ENCRYPTION) == "Yes"
+    assert gui.model.index(row, COL.ENCRYPTION).data(Qt.ItemDataRole.ToolTipRole) == \
+        "encrypted (OMEMO)"
     assert rec.local_path == str(src)
     assert gui.window.message.text() == ""
     assert gui.model.rowCount() == 1  # the "Preparing" placeholder was replaced

@@ -22,6 +22,7 @@ from jinglefs.events import (
     Offered,
     PathKind,
     Progress,
+    Protection,
     TransportSelected,
     Verified,
 )
@@ -279,7 +280,7 @@ def test_progress_updates_then_verified(qtbot: Any, run: Run, tmp_path: Path) ->
         Offered(t, peer="alice@example.org", direction=Direction.SEND, file=info),
         Accepted(t),
         TransportSelected(t, path=PathKind.ICE_DIRECT, detail="host 10.0.0.2",
-                          encrypted=True),
+                          encrypted=True, protection=Protection.DTLS),
         Progress(t, done=1000, total=4000, rate=500.0),
         HANG,
         Progress(t, done=4000, total=4000, rate=500.0),
@@ -307,7 +308,7 @@ def test_progress_updates_then_verified(qtbot: Any, run: Run, tmp_path: Path) ->
     run(scenario())
     assert app.cell(0, COL.SPEED) == ""
     details = app.window.transfers.details.text()
-    assert "Path: Direct (ICE, encrypted), encrypted [host 10.0.0.2]" in details
+    assert "Path: Direct (ICE, encrypted), encrypted (DTLS) [host 10.0.0.2]" in details
     assert not app.window.transfers.cancel_button.isEnabled()
 
 

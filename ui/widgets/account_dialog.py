@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -27,6 +28,7 @@ from jinglefs.login import AccountProblem
 from ..accounts import AccountInfo
 from ..aio import spawn
 from ..text import safe_text
+from .devices_dialog import fingerprint_label, two_lines
 
 #: Tries the account; raises with a reason (AuthError, ConnectError…) when it does not work.
 LoginFn = Callable[[Account], Awaitable[None]]
@@ -34,6 +36,8 @@ LoginFn = Callable[[Account], Awaitable[None]]
 SaveFn = Callable[[AccountInfo, str, bool], Awaitable[str]]
 #: Turns an exception from LoginFn into a sentence.
 DescribeFn = Callable[[BaseException, Account], str]
+#: Our OMEMO fingerprint while logged in (None: OMEMO is off); raises with a reason.
+FingerprintFn = Callable[[], Awaitable[str | None]]
 
 _ADDRESS_HINT = "Enter your address as name@server, for example alice@example.org."
 #: What the dialog says for each jinglefs.login.AccountProblem field.
@@ -53,9 +57,14 @@ def problem_text(exc: AccountProblem) -> str:
 class AccountDialog(QDialog):
     def __init__(self, login: LoginFn, save: SaveFn, describe: DescribeFn,
                  initial: AccountInfo | None = None, message: str = "",
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *,
+                 fingerprint: FingerprintFn | None = None) -> None:
+        """``fingerprint``: given while logged in, the dialog shows our OMEMO fingerprint
+        (what contacts compare to verify this device)."""
         super().__init__(parent)
         self._login, self._save, self._describe = login, save, describe
+        #: our OMEMO fingerprint once loaded ("" until then, or without one)
+        self.own_fingerprint = ""
         self.setWindowTitle("jinglefs account")
         self.setMinimumWidth(460)
         self.remark = ""
@@ -104,9 +113,31 @@ class AccountDialog(QDialog):
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
 
+        # This device's OMEMO fingerprint: what contacts compare to verify us.
+        self.fingerprint_title = QLabel("This device's OMEMO fingerprint (your contacts "
+                                        "compare it to verify this device):")
+        self.fingerprint_title.setWordWrap(True)
+        self.fingerprint = fingerprint_label("")
+        self.fingerprint.setAccessibleName("This device's OMEMO fingerprint")
+        self.copy_fingerprint = QPushButton("Cop&y")
+        self.copy_fingerprint.setAutoDefault(False)
+        self.copy_fingerprint.setEnabled(False)
+        self.copy_fingerprint.clicked.connect(
+            lambda: QGuiApplication.clipboard().setText(self.own_fingerprint))
+        fp_row = QHBoxLayout()
+        fp_row.addWidget(self.fingerprint, 1)
+        fp_row.addWidget(self.copy_fingerprint, 0, Qt.AlignmentFlag.AlignTop)
+        self.fingerprint_box = QWidget()
+        fp_layout = QVBoxLayout(self.fingerprint_box)
+        fp_layout.setContentsMargins(0, 6, 0, 0)
+        fp_layout.addWidget(self.fingerprint_title)
+        fp_layout.addLayout(fp_row)
+        self.fingerprint_box.setVisible(fingerprint is not None)
+
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(form)
+        layout.addWidget(self.fingerprint_box)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
         # Enter in any field (the password above all) presses Connect: the default button
@@ -120,6 +151,27 @@ class AccountDialog(QDialog):
             self.ca_file.setText(initial.ca_file or "")
             self.plaintext.setChecked(initial.allow_plaintext)
             self.password.setFocus()
+        if fingerprint is not None:
+            self.fingerprint.setText("Reading…")
+            spawn(self._show_fingerprint(fingerprint))
+
+    async def _show_fingerprint(self, fingerprint: FingerprintFn) -> None:
+        try:
+            text = await fingerprint()
+        except Exception as exc:
+            self.fingerprint.setWordWrap(True)
+            self.fingerprint.setFont(self.font())
+            self.fingerprint.setText(f"No OMEMO key on this device: {safe_text(str(exc), 300)}")
+            return
+        if text is None:
+            self.fingerprint.setWordWrap(True)
+            self.fingerprint.setFont(self.font())
+            self.fingerprint.setText("OMEMO is off for this account: files are not "
+                                     "end-to-end encrypted with OMEMO.")
+            return
+        self.own_fingerprint = text
+        self.fingerprint.setText(two_lines(text))
+        self.copy_fingerprint.setEnabled(True)
 
     def _browse_ca(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Trusted certificate", "",

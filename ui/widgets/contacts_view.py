@@ -1,13 +1,18 @@
-"""The roster as a drop target: drag files or folders onto a contact (or one device)."""
+"""The roster as a drop target: drag files or folders onto a contact (or one device); its
+context menu opens the contact's OMEMO devices and fingerprints."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
-from PySide6.QtWidgets import QAbstractItemView, QTreeView, QWidget
+from PySide6.QtGui import QContextMenuEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QAbstractItemView, QMenu, QTreeView, QWidget
 
 from ..files import DroppedItem
 from ..models import CAN_RECEIVE_ROLE, JID_ROLE
+from ..text import bare_jid
+
+#: The context menu's entry for a contact's OMEMO devices (ui/widgets/devices_dialog.py).
+DEVICES_TEXT = "Devices and &fingerprints…"
 
 
 class ContactsView(QTreeView):
@@ -15,6 +20,8 @@ class ContactsView(QTreeView):
     filesDropped = Signal(str, bool, list)
     #: A drop that cannot be used at all (no target, no URLs); the text says why.
     dropRejected = Signal(str)
+    #: (bare JID) the user asked for the contact's OMEMO devices and fingerprints
+    devicesRequested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -36,6 +43,26 @@ class ContactsView(QTreeView):
         if not idx.isValid():
             return None
         return str(idx.data(JID_ROLE)), bool(idx.data(CAN_RECEIVE_ROLE))
+
+    def menu_for(self, idx: QModelIndex) -> QMenu | None:
+        """The context menu of a contact or device row (None elsewhere)."""
+        if not idx.isValid():
+            return None
+        bare = bare_jid(str(idx.data(JID_ROLE)))
+        menu = QMenu(self)
+        action = menu.addAction(DEVICES_TEXT)
+        action.triggered.connect(lambda: self.devicesRequested.emit(bare))
+        return menu
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        idx = self.indexAt(event.pos())
+        menu = self.menu_for(idx)
+        if menu is None:
+            event.ignore()
+            return
+        self.setCurrentIndex(idx)
+        menu.exec(event.globalPos())
+        menu.deleteLater()
 
     def _target(self, pos: object) -> QModelIndex:
         return self.indexAt(pos)  # type: ignore[arg-type]

@@ -56,7 +56,8 @@ from ..records import TransferRecord
 from ..storage import ACCEPT, DECLINE, History, Preferences, decide
 from ..text import bare_jid, human_size, resource_of, safe_text
 from .account_dialog import AccountDialog, problem_text
-from .contacts_view import ContactsView
+from .contacts_view import DEVICES_TEXT, ContactsView
+from .devices_dialog import DevicesDialog
 from .offer_dialog import OfferDialog
 from .preferences_dialog import PreferencesDialog
 from .transfers_view import TransfersPanel
@@ -137,6 +138,8 @@ class MainWindow(QMainWindow):
         self.default_downloads = Path.home() / "Downloads"
         self.account_dialog: AccountDialog | None = None
         self.offer_dialogs: list[OfferDialog] = []
+        #: open "Devices and fingerprints" dialogs, by the contact's bare JID
+        self.devices_dialogs: dict[str, DevicesDialog] = {}
         self._told_about_tray = False
         self._connection_message = ""
         self._quitting = False
@@ -204,6 +207,7 @@ class MainWindow(QMainWindow):
             style.standardIcon(QStyle.StandardPixmap.SP_DirIcon), "Send f&older…", self)
         self.account_action = QAction("&Account…", self)
         self.prefs_action = QAction("&Preferences…", self)
+        self.devices_action = QAction(DEVICES_TEXT, self)
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         self.about_action = QAction("&About jinglefs", self)
@@ -222,6 +226,8 @@ class MainWindow(QMainWindow):
         menu.addAction(self.send_folder_action)
         menu.addSeparator()
         menu.addAction(self.quit_action)
+        menu = self.menuBar().addMenu("&Contact")
+        menu.addAction(self.devices_action)
         menu = self.menuBar().addMenu("&Settings")
         menu.addAction(self.account_action)
         menu.addAction(self.prefs_action)
@@ -232,6 +238,8 @@ class MainWindow(QMainWindow):
         self.send_folder_action.triggered.connect(lambda: self._send_picked(self.pick_folder))
         self.account_action.triggered.connect(lambda: self.open_account_dialog())
         self.prefs_action.triggered.connect(self.open_preferences)
+        self.devices_action.triggered.connect(self._devices_of_selected)
+        self.contacts_view.devicesRequested.connect(self.open_devices_dialog)
         self.quit_action.triggered.connect(self.request_quit)
         self.about_action.triggered.connect(self._about)
         self.contacts_view.filesDropped.connect(self._on_drop)
@@ -281,8 +289,10 @@ class MainWindow(QMainWindow):
         if self.account_dialog is not None and self.account_dialog.isVisible():
             self.account_dialog.raise_()
             return self.account_dialog
+        online = self.bridge.state == ONLINE and self.bridge.client is not None
         dlg = AccountDialog(self.bridge.login, self._save_account, connect_error_text,
-                            initial=self.account_info, message=message, parent=self)
+                            initial=self.account_info, message=message, parent=self,
+                            fingerprint=self.bridge.own_fingerprint if online else None)
 
         def accepted() -> None:
             if dlg.remark:
@@ -318,9 +328,41 @@ class MainWindow(QMainWindow):
             dlg.apply()
             spawn(run_io(self.prefs.save))
             self.bridge.set_resource(self.prefs.resource)  # a new device name reconnects
+            self.bridge.set_encryption(self.prefs.encryption)  # from the next offer on
 
         dlg.accepted.connect(done)
         dlg.show()
+
+    # -- a contact's OMEMO devices -----------------------------------------------------
+    def _devices_of_selected(self) -> None:
+        target = self.contacts_view.selected_jid()
+        if target is None:
+            self.message.show_text("Select a contact first, then open its devices and "
+                                   "fingerprints.", True)
+            return
+        self.open_devices_dialog(bare_jid(target[0]))
+
+    def open_devices_dialog(self, bare: str) -> DevicesDialog | None:
+        """The contact's OMEMO devices with their fingerprints, and Verify…."""
+        if self.bridge.state != ONLINE:
+            self.message.show_text("You are not connected to the server, so the devices of "
+                                   "your contacts cannot be fetched. jinglefs reconnects by "
+                                   "itself; try again then.", True)
+            return None
+        dlg = self.devices_dialogs.get(bare)
+        if dlg is not None:
+            dlg.raise_()
+            dlg.activateWindow()
+            return dlg
+        contact = self.contact_for(bare)
+        dlg = DevicesDialog(bare, contact.name if contact and contact.name else bare,
+                            self.bridge.devices_of, self.bridge.verify_device, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.devices_dialogs[bare] = dlg
+        dlg.finished.connect(lambda _r: self.devices_dialogs.pop(bare, None))
+        dlg.show()
+        dlg.refresh()
+        return dlg
 
     # -- connection and contacts --------------------------------------------------------
     def _show_state(self, state: str, detail: str) -> None:

@@ -1,5 +1,5 @@
-"""Preferences: where files go, what to do with strangers, the auto-accept rules, and this
-install's device name on the account (the XMPP resource)."""
+"""Preferences: where files go, what to do with strangers, the auto-accept rules, this
+install's device name on the account (the XMPP resource), and end-to-end encryption."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ from jinglefs.jid import JidError, check_resource
 
 from ..storage import STRANGERS_ASK, STRANGERS_DECLINE, Preferences
 from ..text import human_size, safe_text
+
+#: The Encryption choices, as ``Settings.encryption`` values (README "End-to-end encryption").
+ENCRYPTION_ITEMS = (("Required", "required"), ("When possible (default)", "auto"),
+                    ("Off", "off"))
 
 
 class PreferencesDialog(QDialog):
@@ -64,6 +68,17 @@ class PreferencesDialog(QDialog):
         self.resource_error.setStyleSheet("color: #b3261e;")
         self.resource_error.hide()
 
+        self.encryption = QComboBox()
+        self.encryption.setAccessibleName("Encryption")
+        for text, value in ENCRYPTION_ITEMS:
+            self.encryption.addItem(text, value)
+        self.encryption.setCurrentIndex(max(0, self.encryption.findData(prefs.encryption)))
+        self.encryption.setToolTip(
+            "When possible: files are end-to-end encrypted (OMEMO) whenever the contact's "
+            "device can take them so, and the ICE path is always encrypted (DTLS).\n"
+            "Required: nothing is sent or accepted that would travel unencrypted.\n"
+            "Off: no OMEMO encryption; encrypted offers are declined.")
+
         self.rules = QListWidget()
         self.rules.setAccessibleName("Always accept from")
         for jid, limit in sorted(prefs.auto_accept.items()):
@@ -79,6 +94,7 @@ class PreferencesDialog(QDialog):
         form.addRow("", self.close_to_tray)
         form.addRow("&Device name:", self.resource)
         form.addRow("", self.resource_error)
+        form.addRow("&Encryption:", self.encryption)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -128,6 +144,7 @@ class PreferencesDialog(QDialog):
         self.prefs.download_dir = self.download_dir.text().strip()
         self.prefs.strangers = str(self.strangers.currentData())
         self.prefs.close_to_tray = self.close_to_tray.isChecked()
+        self.prefs.encryption = str(self.encryption.currentData())
         if not self.resource_problem():
             self.prefs.resource = self.resource.text().strip()
         kept = {self.rules.item(i).data(256) for i in range(self.rules.count())}

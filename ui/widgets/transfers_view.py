@@ -100,7 +100,7 @@ def details_text(rec: TransferRecord) -> str:
         where = "From" if rec.direction is Direction.SEND else "Saved to"
         lines.append(f"{where}: {safe_text(rec.local_path, 200)}")
     if rec.path_kind is not None:
-        enc = "encrypted" if rec.encrypted else "not end-to-end encrypted"
+        enc = rec.protection or ("encrypted" if rec.encrypted else "not end-to-end encrypted")
         # ICE names the stack that carried it last in the detail: "... (libdatachannel)".
         pair, stack = rec.path_detail, ""
         for name in ICE_STACKS:

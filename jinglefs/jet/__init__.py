@@ -1,0 +1,1 @@
+"""Jingle Encrypted Transports (XEP-0391) with the OMEMO key envelope (XEP-0396)."""
