@@ -93,6 +93,9 @@ class Verification(enum.Enum):
     SENDER_HASH = "sender-hash"
     #: receiver: the sender gave no hash (Dino never does): kept, but not verified.
     NO_SENDER_HASH = "no-sender-hash"
+    #: receiver, JET: the sender's sha-256 covers the encrypted bytes (Conversations,
+    #: docs/interop.md §3.3) and matched them; the AES-GCM tag vouches for the plaintext.
+    CIPHERTEXT_HASH = "ciphertext-hash"
     #: sender: the receiver confirmed the checksum (sent back the same digest).
     RECEIVER_CONFIRMED = "receiver-confirmed"
     #: sender: the receiver said success but did not confirm the checksum.
@@ -100,7 +103,8 @@ class Verification(enum.Enum):
 
     @property
     def verified(self) -> bool:
-        return self in (Verification.SENDER_HASH, Verification.RECEIVER_CONFIRMED)
+        return self in (Verification.SENDER_HASH, Verification.CIPHERTEXT_HASH,
+                        Verification.RECEIVER_CONFIRMED)
 
     @property
     def text(self) -> str:
@@ -111,6 +115,8 @@ class Verification(enum.Enum):
 _VERIFICATION_TEXTS = {
     Verification.SENDER_HASH: "verified",
     Verification.NO_SENDER_HASH: "complete, not verified (the sender gave no hash)",
+    Verification.CIPHERTEXT_HASH: "verified (sha-256 of the encrypted bytes, and the "
+                                  "AES-GCM tag)",
     Verification.RECEIVER_CONFIRMED: "verified by the receiver",
     Verification.NOT_CONFIRMED: "delivered; the receiver did not confirm the checksum",
 }

@@ -31,7 +31,7 @@ from .events import Completed, FileInfo, Protection, TransportSelected, Verifica
 from .handles import TransferHandle
 from .jet import policy as encryption_policy
 from .jet.envelope import JetSecret
-from .jet.stream import DecryptingStream, verify_received
+from .jet.stream import DecryptingStream, ciphertext_checksum, verify_received
 from .jingle.model import (
     Checksum,
     Content,
@@ -47,6 +47,7 @@ from .jingle.session import (
 )
 from .jingle.transport import TransportPayload
 from .ladder import label
+from .multi_content import known_client
 from .negotiator import Connected
 from .transfer.hashing import MultiHasher, normalize_algo
 from .transfer.receiver import IncomingFile
@@ -70,7 +71,8 @@ async def run_receiver(driver: SessionDriver, content: Content, incoming: Incomi
     try:
         connected = await connect_as_responder(driver, name, transfer, jet=jet is not None)
         wire = connected.stream if jet is None else \
-            DecryptingStream(connected.stream, jet, incoming.size - incoming.offset)
+            DecryptingStream(connected.stream, jet, incoming.size - incoming.offset,
+                             hash_ciphertext=peer_hashes_ciphertext(driver))
         meter = ProgressReporter(transfer, incoming.size, start=incoming.offset)
         # A stream that breaks because the sender cancelled ends as "cancelled by the
         # peer", not as a transport error (jinglefs.endings).
@@ -80,7 +82,9 @@ async def run_receiver(driver: SessionDriver, content: Content, incoming: Incomi
         meter.finish()
         keep_partial = False  # from here on a failure means the bytes are wrong
         await refuse_surplus(driver, connected)
-        expected = await expected_hashes(driver, name, content)
+        sender_hashes = await expected_hashes(driver, name, content)
+        expected = ciphertext_checksum(wire, sender_hashes)
+        by_ciphertext = bool(sender_hashes) and not expected
         final = await asyncio.to_thread(incoming.finish, expected)
         verification = incoming.verification
         if incoming.verified and verification is not None and \
@@ -96,7 +100,8 @@ async def run_receiver(driver: SessionDriver, content: Content, incoming: Incomi
         # A sender that ended the session with <success/> right after the last byte
         # (before or without a checksum) leaves a complete file: nothing more to send.
         driver.content_done(name)
-        how = Verification.SENDER_HASH if incoming.verified else Verification.NO_SENDER_HASH
+        how = Verification.SENDER_HASH if incoming.verified else \
+            Verification.CIPHERTEXT_HASH if by_ciphertext else Verification.NO_SENDER_HASH
         transfer.emit(Completed(transfer.id, path=str(final), size=incoming.size,
                                 hashes=dict(incoming.digests), verified=how.verified,
                                 verification=how, reason="" if how.verified else how.text,
@@ -126,6 +131,13 @@ async def run_receiver(driver: SessionDriver, content: Content, incoming: Incomi
         cq = driver.contents.get(name)
         if cq is not None and cq.negotiator is not None:
             await cq.negotiator.aclose()
+
+def peer_hashes_ciphertext(driver: SessionDriver) -> bool:
+    """Whether the sender's checksum of a JET file covers the ciphertext rather than the
+    file: Conversations (docs/interop.md §3.3)."""
+    names, node = driver.host.connection.software(driver.session.peer_jid)
+    return known_client(names, node) == "conversations"
+
 
 async def connect_as_responder(driver: SessionDriver, name: str,
                                transfer: TransferHandle, *, jet: bool = False) -> Connected:

@@ -131,14 +131,25 @@ def coturn_factory(
         yield make
 
 
+@pytest.fixture(scope="session")
+def _omemo_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One OMEMO data folder for the whole run: each account keeps one device.
+
+    A fresh folder per test would give every account a new OMEMO device in every test, and
+    their device lists on the shared servers (PEP) would grow with the suite, so each
+    sealed JET key would be encrypted to ever more devices.  Tests about key storage use
+    folders of their own."""
+    return tmp_path_factory.mktemp("omemo-data")
+
+
 @pytest.fixture(autouse=True)
 def _throwaway_state_dir(tmp_path_factory: pytest.TempPathFactory,
-                         monkeypatch: pytest.MonkeyPatch) -> None:
+                         monkeypatch: pytest.MonkeyPatch, _omemo_data_dir: Path) -> None:
     """JINGLEFS_STATE_DIR (history, resume records of partial downloads) is a throwaway
     folder for every test, never the user's state directory; a test may set its own."""
     monkeypatch.setenv("JINGLEFS_STATE_DIR", str(tmp_path_factory.mktemp("state")))
     # OMEMO keys (jinglefs.omemo): never the user's data directory either
-    monkeypatch.setenv("JINGLEFS_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.setenv("JINGLEFS_DATA_DIR", str(_omemo_data_dir))
 
 
 @pytest.hookimpl(hookwrapper=True)

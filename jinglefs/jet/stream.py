@@ -8,6 +8,7 @@ transfer engine reads and writes plaintext as before, hashing the plaintext.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -50,9 +51,23 @@ class DecryptingStream:
     ``receive`` reads the transport as it is (more bytes there mean the sender lied).
     """
 
-    def __init__(self, inner: ByteStream, secret: JetSecret, size: int) -> None:
+    def __init__(self, inner: ByteStream, secret: JetSecret, size: int, *,
+                 hash_ciphertext: bool = False) -> None:
         self.inner = inner
         self._dec = StreamDecryptor(secret, size)
+        #: sha-256 of every byte that came over the transport (ciphertext and tag), for a
+        #: sender whose checksum covers the ciphertext: Conversations (docs/interop.md §3.3)
+        self._ciphertext_hash = hashlib.sha256() if hash_ciphertext else None
+
+    @property
+    def ciphertext_sha256(self) -> bytes | None:
+        """sha-256 of the ciphertext and tag received, if asked for."""
+        return None if self._ciphertext_hash is None else self._ciphertext_hash.digest()
+
+    def _seen(self, data: bytes) -> bytes:
+        if self._ciphertext_hash is not None:
+            self._ciphertext_hash.update(data)
+        return data
 
     @property
     def verified(self) -> bool:
@@ -66,7 +81,7 @@ class DecryptingStream:
         data = await self.inner.receive(min(max(max_bytes, 1), self._dec.plaintext_left))
         if not data:
             return b""  # end of stream: the engine reports the missing bytes
-        return self._dec.feed(data)
+        return self._dec.feed(self._seen(data))
 
     async def verify(self) -> None:
         """Read the rest of the tag and check it."""
@@ -74,7 +89,7 @@ class DecryptingStream:
             data = await self.inner.receive(self._dec.wanted)
             if not data:
                 raise SizeMismatch("the encrypted stream ended before its authentication tag")
-            self._dec.feed(data)
+            self._dec.feed(self._seen(data))
         self._dec.finish()
 
     async def send(self, data: bytes | memoryview) -> None:
@@ -88,6 +103,22 @@ async def finish_sending(stream: ByteStream) -> None:
     """Send the tag if ``stream`` encrypts; nothing otherwise."""
     if isinstance(stream, EncryptingStream):
         await stream.finish()
+
+
+def ciphertext_checksum(stream: ByteStream, expected: dict[str, bytes]) -> dict[str, bytes]:
+    """The sender's digests that are about the plaintext.
+
+    Conversations hashes the bytes it writes, which under JET are the ciphertext and tag
+    (docs/interop.md §3.3).  When ``stream`` hashed the ciphertext and the sender's
+    sha-256 equals it, that checksum (and its other algorithms, computed over the same
+    ciphertext) says nothing about the plaintext: they are dropped here, and the caller
+    counts the file as verified by that match and the AES-GCM tag.  Otherwise ``expected``
+    is returned as it is, so a wrong digest still fails the plaintext check."""
+    if not isinstance(stream, DecryptingStream) or stream.ciphertext_sha256 is None:
+        return expected
+    if expected.get("sha-256") != stream.ciphertext_sha256:
+        return expected
+    return {}
 
 
 async def verify_received(stream: ByteStream) -> None:

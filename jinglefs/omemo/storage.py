@@ -15,6 +15,7 @@ instances with the same device id would each advance its ratchets and break the 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -78,13 +79,16 @@ def _private_dir(path: Path) -> None:
 
 class JsonStorage(Storage):
     """python-omemo's key/value storage in one checksummed JSON file, written atomically
-    (temporary file, fsync, rename) on every change, as the library requires."""
+    (temporary file, fsync, rename) after each batch of changes (see _changed)."""
 
     def __init__(self, folder: Path) -> None:
         super().__init__(disable_cache=True)  # the whole store is in memory already
         self.folder = folder
         self.path = folder / STORE_NAME
         self._lock: TextIO | None = None
+        #: changes not yet on disk, and the write queued for them (see _changed)
+        self._dirty = False
+        self._write_soon: asyncio.Handle | None = None
         self._data: dict[str, JSONType] = {}
 
     # ----------------------------------------------------------------- lifecycle
@@ -112,6 +116,11 @@ class JsonStorage(Storage):
             raise
 
     def close(self) -> None:
+        if self._write_soon is not None:
+            self._write_soon.cancel()
+            self._write_soon = None
+        if self._dirty and self._lock is not None:
+            self._write()
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
@@ -165,6 +174,28 @@ class JsonStorage(Storage):
                 tmp.unlink()
             raise
         os.replace(tmp, self.path)
+        self._dirty = False
+
+    def _changed(self) -> None:
+        """Write the store once for every change made in the same event-loop turn.
+
+        python-omemo stores key by key (a new device is ~200 stores, a sealed message a
+        few); each rewrite is a JSON dump, a digest and an fsync, so they are gathered and
+        written before the loop runs anything else: before any stanza that depends on
+        them can go out.  Outside a loop the write is immediate."""
+        self._dirty = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._write()
+            return
+        if self._write_soon is None:
+            self._write_soon = loop.call_soon(self._write_pending)
+
+    def _write_pending(self) -> None:
+        self._write_soon = None
+        if self._dirty and self._lock is not None:
+            self._write()
 
     # ------------------------------------------------------ omemo.storage.Storage
 
@@ -175,12 +206,12 @@ class JsonStorage(Storage):
 
     async def _store(self, key: str, value: JSONType) -> None:
         self._data[key] = json.loads(json.dumps(value))  # a copy, plain JSON types only
-        self._write()
+        self._changed()
 
     async def _delete(self, key: str) -> None:
         if key in self._data:
             del self._data[key]
-            self._write()
+            self._changed()
 
     # ------------------------------------------------------------ our own records
 
@@ -190,4 +221,4 @@ class JsonStorage(Storage):
 
     def put(self, key: str, value: JSONType) -> None:
         self._data[key] = json.loads(json.dumps(value))
-        self._write()
+        self._changed()

@@ -260,7 +260,7 @@ async def _send_with_keys(client: Client, peer: str, src: Path, keys: Any) -> li
 
 async def test_without_jet_the_protection_is_what_the_path_gives(
         prosody: ProsodyServer, tmp_path: Path) -> None:
-    chosen = settings(use_proxy=False)
+    chosen = settings(use_proxy=False, encryption="off")
     alice = await login(prosody, "alice", "nojet-a", chosen)
     bob = await login(prosody, "bob", "nojet-b", chosen)
     try:

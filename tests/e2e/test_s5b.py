@@ -98,7 +98,8 @@ async def assert_ports_closed(listeners: list[S5bListener]) -> None:
 
 @pytest.fixture
 async def pair(prosody: ProsodyServer) -> AsyncIterator[tuple[Client, Client]]:
-    async with two_clients(prosody, "s5b") as clients:
+    # JET off: these tests are about SOCKS5 itself (encrypted transfers: test_jet.py)
+    async with two_clients(prosody, "s5b", settings(encryption="off")) as clients:
         yield clients
 
 

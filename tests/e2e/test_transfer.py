@@ -86,7 +86,8 @@ async def test_decline(alice: Client, bob: Client, tmp_path: Path) -> None:
     assert events[-1].exit_code == errors.EXIT_DECLINED
 
 
-async def test_sender_cancels_mid_transfer(alice: Client, bob: Client, tmp_path: Path) -> None:
+async def test_sender_cancels_mid_transfer(plain: tuple[Client, Client], tmp_path: Path) -> None:
+    alice, bob = plain  # JET off: an unencrypted partial is kept
     src = make_file(tmp_path, "big.bin", 20 * 1024 * 1024)
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -159,9 +159,16 @@ async def _candidates(peer: ScriptedPeer, proxy_jid: str | None, *, direct: bool
 async def send_file(peer: ScriptedPeer, to: str, data: bytes, name: str, *,
                     transport: str = "s5b", proxy_jid: str | None = None,
                     direct: bool = True, dead_direct: bool = False, dial: bool = True,
-                    media_type: str | None = "application/octet-stream") -> Outcome:
+                    media_type: str | None = "application/octet-stream",
+                    size: int | None = None,
+                    security: Callable[[str], str] | None = None,
+                    checksum_over: bytes | None = None) -> Outcome:
     """Conversations as initiator: offer, transfer, checksum right after the last byte,
-    then wait for the receiver's terminate with the transport still open (§3.5)."""
+    then wait for the receiver's terminate with the transport still open (§3.5).
+    In an OMEMO chat (§9): ``data`` is the ciphertext and tag that travel, ``size`` the
+    file's plaintext <size>, ``security(content name)`` the <security/> XML; its checksum
+    is still over ``data``, the bytes it wrote (§3.3); ``checksum_over`` replaces those
+    bytes in the checksum (a lying sender)."""
     out = Outcome(sid=new_id(), content=new_id())
     tsid = new_id()
     listener: Listener | None = None
@@ -173,8 +180,11 @@ async def send_file(peer: ScriptedPeer, to: str, data: bytes, name: str, *,
         offered = s5b_transport_xml(tsid, ours)
     else:
         offered = ibb_transport_xml(tsid)
+    if security is not None:
+        offered += security(out.content)
     reply = await peer.send_jingle(to, jingle_xml("session-initiate", out.sid, content_xml(
-        out.content, file_xml(name, len(data), media_type), offered)))
+        out.content, file_xml(name, len(data) if size is None else size, media_type),
+        offered)))
     out.replies.append(reply)
     if reply.get("type") != "result":
         raise PeerError(f"session-initiate refused: {ET.tostring(reply)!r}")
@@ -206,7 +216,8 @@ async def send_file(peer: ScriptedPeer, to: str, data: bytes, name: str, *,
             # the Jingle initiator opens; 3 in flight; seq never wraps; no <close/>
             await ibb_send(peer, to, tsid, data, block_size=block, seq_modulo=1 << 62,
                            window=3, close=False)
-        await peer.session_info(to, out.sid, checksum_xml(out.content, data))
+        hashed = data if checksum_over is None else checksum_over
+        await peer.session_info(to, out.sid, checksum_xml(out.content, hashed))
         terminate = await peer.next_jingle("session-terminate")
         out.terminate_reason = reason_of(terminate)
         out.seen = [str(el.get("action")) for el in peer.all_jingle
@@ -248,7 +259,8 @@ async def receive_file(peer: ScriptedPeer, initiate: ET.Element, *,
                      if local(c.tag) == "transport")
     tsid = str(transport.get("sid"))
     description = initiate.find(f"{{{JINGLE}}}content/{{{FT}}}description")
-    desc_xml = "".join(ET.tostring(c, encoding="unicode") for c in description or [])
+    children = list(description) if description is not None else []
+    desc_xml = "".join(ET.tostring(c, encoding="unicode") for c in children)
     listener: Listener | None = None
     conn = None
     try:

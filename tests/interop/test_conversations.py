@@ -20,7 +20,9 @@ from jinglefs.client import Client
 from jinglefs.errors import Cancelled
 from jinglefs.events import Completed, PathKind, TransportSelected
 from tests.e2e.conftest import BOUND, FAST, first_offer, logged_in, make_file
+from tests.servers.ejabberd import EjabberdServer
 from tests.servers.prosody import ProsodyServer
+from tests.servers.xmpp_server import XmppServer
 
 from . import conversations as conv
 from .peer import FT, JINGLE, S5B, random_data, sha256
@@ -41,7 +43,7 @@ async def receive_one(bob: Client, inbox: Path) -> Completed:
     return done
 
 
-async def conversations_sends(prosody: ProsodyServer, tmp_path: Path, size: int,
+async def conversations_sends(prosody: XmppServer, tmp_path: Path, size: int,
                               settings: Settings = FAST, **kw: object
                               ) -> tuple[conv.Outcome, Completed, bytes, list[PathKind]]:
     t = tag()
@@ -74,16 +76,15 @@ async def test_conversations_2_x_sends_over_s5b_direct(prosody: ProsodyServer,
     assert out.terminate_reason == "success"
 
 
-async def test_conversations_2_x_sends_over_proxy65(prosody: ProsodyServer,
+async def test_conversations_2_x_sends_over_proxy65(ejabberd: EjabberdServer,
                                                     tmp_path: Path) -> None:
     # Its direct candidate is unreachable (a phone behind NAT) and jinglefs offers no
-    # direct candidate: both sides meet at Prosody's proxy65. The size is a multiple of
-    # 4096: Prosody 0.12's proxy65 relays in 4096-byte reads and holds a shorter tail until
-    # more bytes or a close come, and Conversations keeps its socket open until our
-    # terminate (docs/interop.md §3.5), so any other size would stall in the proxy.
+    # direct candidate: both sides meet at the server's proxy65. This runs on ejabberd:
+    # Prosody 0.12's proxy65 can hold the last few KiB of a sender that keeps its socket
+    # open, as Conversations does until our terminate (docs/interop.md §3.5, §3.10).
     out, done, data, kinds = await conversations_sends(
-        prosody, tmp_path, 64 * 4096, replace(FAST, s5b_direct=False),
-        proxy_jid=prosody.proxy_jid, dead_direct=True)
+        ejabberd, tmp_path, 300_001, replace(FAST, s5b_direct=False),
+        proxy_jid=ejabberd.proxy_jid, dead_direct=True)
     assert out.transport == "s5b" and kinds == [PathKind.S5B_PROXY]
     assert done.verified and done.hashes["sha-256"] == sha256(data)
     assert out.terminate_reason == "success"
