@@ -265,6 +265,9 @@ class FakeTransfer:
         self._path: PathKind | None = None
         self._changed = asyncio.Condition()
         self._released = asyncio.Event()
+        #: the script waits at a HANG step now; releases that came before it got there
+        self._hanging = False
+        self._early_releases = 0
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------- TransferLike
@@ -323,8 +326,12 @@ class FakeTransfer:
         return self._task
 
     def release(self) -> None:
-        """Let a script waiting at :data:`HANG` go on."""
-        self._released.set()
+        """Let a script waiting at :data:`HANG` go on (or, if it has not reached its HANG
+        yet, pass it when it does: a release is never lost)."""
+        if self._hanging:
+            self._released.set()
+        else:
+            self._early_releases += 1
 
     async def emit(self, ev: TransferEvent) -> None:
         """Emit one event now (ignored once the transfer has finished)."""
@@ -343,8 +350,15 @@ class FakeTransfer:
                 return
             await asyncio.sleep(0)
             if isinstance(step, _Hang):
+                if self._early_releases:
+                    self._early_releases -= 1
+                    continue
                 self._released.clear()
-                await self._released.wait()
+                self._hanging = True
+                try:
+                    await self._released.wait()
+                finally:
+                    self._hanging = False
             elif isinstance(step, TransferEvent):
                 await self.emit(step)
             else:
