@@ -291,8 +291,10 @@ def test_progress_updates_then_verified(qtbot: Any, run: Run, tmp_path: Path) ->
     async def scenario() -> None:
         await started(app)
         drop(app, "alice@example.org", [QUrl.fromLocalFile(str(f))])
-        await until(lambda: app.model.rowCount() == 1 and app.cell(0, COL.STATUS) == "Sending",
-                    what="sending")
+        # The script stops at HANG after its Progress event: wait until that event shows
+        # (the status turns "Sending" one event earlier, on TransportSelected).
+        await until(lambda: app.model.rowCount() == 1 and app.cell(0, COL.STATUS) == "Sending"
+                    and app.cell(0, COL.PROGRESS).startswith("25%"), what="sending, 25%")
         assert app.cell(0, COL.PROGRESS) == "25% of 3.9 KiB"
         assert app.model.index(0, COL.PROGRESS).data(
             __import__("jinglefs_ui.models", fromlist=["FRACTION_ROLE"]).FRACTION_ROLE) == 0.25
