@@ -48,6 +48,7 @@ from jinglefs.api import Account
 from . import LOOPBACK, ManagedServer, ServerError, free_port, require_binary
 from .certs import make_self_signed
 from .coturn import CoturnServer
+from .xmpp_server import XmppAccounts
 
 __all__ = ["EjabberdServer", "DEFAULT_DOMAIN", "ejabberd_lib_dir"]
 
@@ -75,7 +76,7 @@ def _erl_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class EjabberdServer(ManagedServer):
+class EjabberdServer(XmppAccounts, ManagedServer):
     """ejabberd 23.01 with its own config, Mnesia spool and TLS certificate on 127.0.0.1.
 
     Attributes others use: ``domain``, ``host`` (127.0.0.1), ``port`` (c2s, STARTTLS),
@@ -127,24 +128,6 @@ class EjabberdServer(ManagedServer):
         self._registered: set[str] = set()  # users in the spool (it survives restarts)
         self._pushed: set[tuple[str, str]] = set()  # roster items in the spool
         self._lock = threading.Lock()
-
-    # ------------------------------------------------------------------ naming
-    def jid(self, user: str) -> str:
-        return f"{user}@{self.domain}"
-
-    def account(self, user: str, resource: str = "jinglefs") -> Account:
-        """Login details for *user*: connect to 127.0.0.1:port, trust ``ca_file``."""
-        if user not in self.passwords:
-            raise KeyError(f"no account {user!r} on {self.domain} (add_account first)")
-        return Account(
-            jid=self.jid(user),
-            password=self.passwords[user],
-            server=self.host,
-            port=self.port,
-            ca_file=str(self.ca_file),
-            allow_plaintext=not self.require_encryption,
-            resource=resource,
-        )
 
     # ------------------------------------------------------------------ accounts
     def add_account(

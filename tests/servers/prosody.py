@@ -41,6 +41,7 @@ from . import (
 )
 from .certs import make_self_signed
 from .coturn import CoturnServer
+from .xmpp_server import XmppAccounts
 
 __all__ = ["ProsodyServer", "DEFAULT_DOMAIN"]
 
@@ -74,7 +75,7 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class ProsodyServer(ManagedServer):
+class ProsodyServer(XmppAccounts, ManagedServer):
     """Prosody 0.12 with its own config, data and TLS certificate on 127.0.0.1.
 
     Attributes others use: ``domain``, ``host`` (127.0.0.1), ``port`` (c2s, STARTTLS),
@@ -126,24 +127,6 @@ class ProsodyServer(ManagedServer):
         self.passwords: dict[str, str] = {}
         self._rosters: dict[str, dict[str, str]] = {}  # user -> {contact bare JID: name}
         self._lock = threading.Lock()
-
-    # ------------------------------------------------------------------ naming
-    def jid(self, user: str) -> str:
-        return f"{user}@{self.domain}"
-
-    def account(self, user: str, resource: str = "jinglefs") -> Account:
-        """Login details for *user*: connect to 127.0.0.1:port, trust ``ca_file``."""
-        if user not in self.passwords:
-            raise KeyError(f"no account {user!r} on {self.domain} (add_account first)")
-        return Account(
-            jid=self.jid(user),
-            password=self.passwords[user],
-            server=self.host,
-            port=self.port,
-            ca_file=str(self.ca_file),
-            allow_plaintext=not self.require_encryption,
-            resource=resource,
-        )
 
     # ------------------------------------------------------------------ accounts
     def add_account(

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from jinglefs.api import Account
 
-__all__ = ["XmppServer"]
+__all__ = ["XmppAccounts", "XmppServer"]
 
 
 class XmppServer(Protocol):
@@ -35,3 +35,32 @@ class XmppServer(Protocol):
     def add_account(
         self, user: str, password: str | None = None, roster: Iterable[str] = ()
     ) -> Account: ...
+
+
+class XmppAccounts:
+    """Login details for the accounts of a test server: what ProsodyServer and
+    EjabberdServer share, written once."""
+
+    domain: str
+    host: str
+    port: int
+    ca_file: Path
+    passwords: dict[str, str]
+    require_encryption: bool
+
+    def jid(self, user: str) -> str:
+        return f"{user}@{self.domain}"
+
+    def account(self, user: str, resource: str = "jinglefs") -> Account:
+        """Login details for *user*: connect to 127.0.0.1:port, trust ``ca_file``."""
+        if user not in self.passwords:
+            raise KeyError(f"no account {user!r} on {self.domain} (add_account first)")
+        return Account(
+            jid=self.jid(user),
+            password=self.passwords[user],
+            server=self.host,
+            port=self.port,
+            ca_file=str(self.ca_file),
+            allow_plaintext=not self.require_encryption,
+            resource=resource,
+        )
